@@ -1,0 +1,5 @@
+"""Allows ``python -m pointdistill`` (and ``torchrun -m pointdistill``)."""
+
+from pointdistill.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""What the training engine needs from a self-distillation method, and nothing more.
+
+A method owns a student and an EMA teacher, makes its own views from one sample (in data-loader workers), and turns
+a collated batch of views into a loss. The engine owns everything else: device, precision, optimiser, LR and weight
+decay schedules, gradient clipping/accumulation, logging, checkpoints, DDP. That split keeps a method class short:
+it wires blocks (encoder, heads, losses, masks) together and does not hide a training loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from pointdistill.models.base import PointEncoder
+
+ViewTransform = Callable[[dict[str, Any], np.random.Generator], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where training stands, in *global optimiser steps* (already divided by world size and accumulation)."""
+
+    step: int
+    total_steps: int
+    steps_per_epoch: int
+
+    @property
+    def epoch(self) -> float:
+        return self.step / max(1, self.steps_per_epoch)
+
+
+class Method(nn.Module):
+    """Base class of DCGLR, AsymDSD and DOS.
+
+    Subclasses define ``student`` and ``teacher`` sub-modules and implement the four hooks below. Only the student's
+    parameters are optimised; ``teacher`` never receives gradients.
+    """
+
+    student: nn.Module
+    teacher: nn.Module
+
+    def view_transform(self) -> ViewTransform:
+        """A picklable callable ``(sample, rng) -> dict of fixed-shape arrays`` run per sample in the workers."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of one (micro-)batch and scalar logs (teacher target entropy, batch-marginal entropy, ...)."""
+        raise NotImplementedError
+
+    def before_optimizer_step(self, info: StepInfo) -> None:
+        """Hook after backward and clipping, before ``optimizer.step`` (e.g. freezing the last head layer)."""
+
+    def update_teacher(self, info: StepInfo) -> None:
+        """EMA update of the teacher after each optimiser step."""
+        raise NotImplementedError
+
+    def teacher_encoder(self) -> PointEncoder:
+        """The backbone whose features downstream protocols evaluate (DCGLR: the teacher's)."""
+        raise NotImplementedError

@@ -1,0 +1,51 @@
+"""Farthest point sampling: the patch centres of every point transformer."""
+
+from __future__ import annotations
+
+import torch
+
+from pointdistill.ops.gather import valid_mask
+
+
+def farthest_point_sample(
+    points: torch.Tensor,
+    num_samples: int,
+    *,
+    lengths: torch.Tensor | None = None,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Indices [B, num_samples] of a farthest-point subset of ``points`` [B, N, 3].
+
+    Starts from point 0 (as the reference CUDA kernels do) or, with ``random_start``, from a random valid point drawn
+    from ``generator``. Ties in the running distance go to the lowest index (``argmax`` semantics), so the result is
+    deterministic. Padding points (index >= ``lengths[b]``) are never chosen while a real point is left; when
+    ``num_samples`` exceeds a cloud's real points the selection repeats already chosen points (distance 0) rather
+    than inventing padding. The loop runs over samples, never over points or batch items.
+    """
+    if points.dim() != 3 or points.shape[-1] != 3:
+        raise ValueError(f"points must be [B, N, 3], got {list(points.shape)}")
+    batch, n, _ = points.shape
+    if n == 0:
+        raise ValueError("cannot sample from an empty cloud")
+    device = points.device
+    points = points.float()
+    mask = valid_mask(lengths, batch, n, device)
+    min_dist = torch.full((batch, n), float("inf"), device=device)
+    if mask is not None:
+        min_dist = min_dist.masked_fill(~mask, -1.0)
+    if random_start:
+        limit = lengths.to(device) if lengths is not None else torch.full((batch,), n, device=device)
+        draw = torch.rand(batch, generator=generator, device=generator.device if generator else "cpu").to(device)
+        current = (draw * limit.clamp(min=1)).long().clamp(max=n - 1)
+    else:
+        current = torch.zeros(batch, dtype=torch.long, device=device)
+    chosen = torch.empty(batch, num_samples, dtype=torch.long, device=device)
+    rows = torch.arange(batch, device=device)
+    for step in range(num_samples):
+        chosen[:, step] = current
+        centre = points[rows, current].unsqueeze(1)
+        dist = (points - centre).square().sum(-1)
+        min_dist = torch.minimum(min_dist, dist) if mask is None else torch.where(mask, torch.minimum(min_dist, dist), min_dist)
+        current = min_dist.argmax(dim=1)
+    return chosen
