@@ -1,0 +1,126 @@
+"""``pointdistill data ...``: inspect, check and pack datasets.
+
+Each sub-command is one ``_add_<name>(subparsers)`` function that builds its parser and sets ``func``; to add a
+sub-command, write one more and list it in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+import yaml
+from tqdm import tqdm
+
+from pointdistill.data.base import DatasetSource
+from pointdistill.data.check import check_dataset
+from pointdistill.data.pack import POINT_DTYPES, pack_dataset
+from pointdistill.data.registry import open_dataset
+from pointdistill.errors import DataError
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``-o key=value`` reader options; values are parsed as YAML scalars (``2048`` -> int, ``false`` -> bool)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DataError(pair, "reader options must look like key=value")
+        options[key.replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="dataset folder or file, or synthetic:shapes|scans|scenes")
+    parser.add_argument("--format", default="auto", help="reader to use (default: detect from the layout)")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="reader option, e.g. -o variant=pb_t50_rs (repeatable)")
+
+
+def _open(args: argparse.Namespace) -> DatasetSource:
+    return open_dataset(args.path, args.format, **_parse_options(args.option))
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    source = _open(args)
+    counts = {name: len(split) for name, split in source.splits.items()}
+    if args.json:
+        payload = {"format": source.format, "root": str(source.root), "classes": list(source.classes),
+                   "splits": counts, "info": {str(k): _jsonable(v) for k, v in source.info.items()}}
+        print(json.dumps(payload))
+        return 0
+    print(f"format   {source.format}")
+    print(f"root     {source.root}")
+    print(f"classes  {len(source.classes)}" + (f": {', '.join(source.classes)}" if source.classes else " (unlabelled)"))
+    width = max(len(name) for name in counts) if counts else 0
+    for name, count in counts.items():
+        print(f"  {name:<{width}}  {count:>8}")
+    return 0
+
+
+def _add_info(subparsers: Any) -> None:
+    parser = subparsers.add_parser("info", help="show a dataset's format, classes and split sizes")
+    _add_source_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run_info)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    with tqdm(desc="checking", unit="sample", file=sys.stderr, disable=None) as bar:
+        report = check_dataset(args.path, args.format, progress=bar.update, **_parse_options(args.option))
+    for file, problem in report.problems:
+        print(f"{file}: {problem}")
+    counts = ", ".join(f"{name} {report.bad.get(name, 0)}/{count} bad" for name, count in report.counts.items())
+    print(f"{report.format}: {report.checked} samples checked ({counts or 'no splits'}); "
+          f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+def _add_check(subparsers: Any) -> None:
+    parser = subparsers.add_parser("check", help="read every sample and list the bad files (exit 1 if any)")
+    _add_source_arguments(parser)
+    parser.set_defaults(func=run_check)
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    source = _open(args)
+    total = sum(len(split) for split in source.splits.values())
+    with tqdm(total=total, desc="packing", unit="sample", file=sys.stderr, disable=None) as bar:
+        out = pack_dataset(source, args.out, num_points=args.num_points, shard_size=args.shard_size,
+                           dtype=args.dtype, skip_bad=args.skip_bad, overwrite=args.overwrite, progress=bar.update)
+    print(f"packed {total} samples of {source.format} into {out}")
+    return 0
+
+
+def _add_pack(subparsers: Any) -> None:
+    parser = subparsers.add_parser("pack", help="write memory-mapped shards for fast loading (format 'packed')")
+    _add_source_arguments(parser)
+    parser.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    parser.add_argument("--num-points", type=int, default=None, help="resample every cloud to N points")
+    parser.add_argument("--dtype", choices=POINT_DTYPES, default="float16", help="storage type of float fields")
+    parser.add_argument("--shard-size", type=int, default=1024, help="samples per shard")
+    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable samples (listed in index.json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(func=run_pack)
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [_add_info, _add_check, _add_pack]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``data`` and its sub-commands to the top-level parser."""
+    parser = subparsers.add_parser("data", help="inspect, check and pack datasets")
+    commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    for add in SUBCOMMANDS:
+        add(commands)
+    parser.set_defaults(func=lambda args: parser.print_help() or 1)
