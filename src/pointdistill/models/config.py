@@ -1,4 +1,13 @@
-"""Config section ``encoder``: which backbone and its size. ``None`` means "take the preset's value"."""
+"""Config section ``encoder``: which backbone and its size. ``None`` means "take the preset's value".
+
+``preset`` only applies to ``vit`` (tiny, s, b); the point-wise encoders (dgcnn, pointnet, pct) have one size each.
+``norm`` picks the normalisation of every point-wise MLP (the ViT's patch embedding and the whole of DGCNN, PointNet
+and PCT): ``layer`` (default) is batch-independent, so a B=1 batch, an EMA teacher (LayerNorm has no running
+buffers to average) and DDP without SyncBatchNorm all behave exactly like a single large batch; ``batch`` is the
+papers' BatchNorm, with statistics over every point of every cloud in the batch.
+``hidden_norm`` passes the ViT's intermediate block outputs (``return_hidden``) through its final norm, as
+Point-MAE's segmentation head does.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +28,5 @@ class EncoderConfig:
     patch_embed: str | None = None
     k: int = 20
     out_dim: int = 1024
+    norm: str = "layer"
+    hidden_norm: bool = True

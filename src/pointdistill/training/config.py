@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warm-up then cosine decay; every schedule counts global optimiser steps."""
+    """AdamW with linear warm-up then cosine decay; every schedule counts global optimiser steps.
+
+    ``batch_size`` is the micro-batch of ONE process (what must fit in memory). One optimiser step sees
+    ``batch_size * accumulate * world_size`` shapes, so to shrink memory at a constant effective batch, lower
+    ``batch_size`` and raise ``accumulate`` by the same factor. ``lr`` is the absolute peak learning rate (no
+    implicit scaling by batch size). No weight decay is applied to biases and normalisation parameters.
+    """
 
     batch_size: int = 32
     epochs: int = 100
@@ -24,13 +31,34 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Engine settings: device, precision, logging, checkpointing, stopping."""
+    """Engine settings: device, precision, logging, checkpointing, stopping.
+
+    Length and schedules are separate on purpose. The schedules (LR, weight decay, EMA momentum, teacher
+    temperature) span ``optim.epochs`` epochs of the data unless ``schedule_steps`` is set, in which case they
+    span exactly that many optimiser steps (every epoch-denominated warm-up shrinks or stretches in proportion).
+    ``max_steps`` and ``max_minutes`` only cut a run short; they never change a schedule, so a run stopped by a
+    budget and resumed later follows the same curve as an uninterrupted one. For a short CPU run that should
+    still see a complete warm-up and cosine decay, set ``schedule_steps`` (e.g. equal to ``max_steps``); the run
+    then stops at ``schedule_steps`` when ``max_steps`` is not given.
+
+    - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+    - ``precision``: ``auto`` = bf16 autocast on a CPU where bf16 is measurably faster, else fp32; on CUDA bf16
+      where supported, else fp16 with loss scaling.
+    - ``log_every``: optimiser steps between lines of ``metrics.jsonl`` (each line averages the steps since the
+      previous one, so every step's loss and entropies are counted).
+    - ``checkpoint_every``: optimiser steps between writes of ``checkpoints/last.pt`` (also written at the end).
+    - ``keep_checkpoints``: how many step-numbered copies (``step_00000500.pt``) to keep besides ``last.pt``.
+    - ``threads``: 0 leaves torch's default number of CPU threads, N > 0 sets it.
+    """
 
     device: str = "auto"
-    precision: str = "auto"
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     max_steps: int | None = None
     max_minutes: float | None = None
+    schedule_steps: int | None = None
     log_every: int = 10
     checkpoint_every: int = 500
+    keep_checkpoints: int = 0
     tensorboard: bool = True
+    progress: bool = True
     threads: int = 0
