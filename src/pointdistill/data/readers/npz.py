@@ -25,6 +25,9 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")
 _POINTS_SUFFIX = "_points"
 
 
+OPTIONAL_FIELDS = (("label", "labels"), ("name", "names"), ("normals", "normals"), ("part", "parts"), ("mask", "mask"))
+
+
 def _read_header(stream: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
     version = np.lib.format.read_magic(stream)
     if version == (1, 0):
@@ -115,7 +118,7 @@ def read(path: Path) -> DatasetSource:
         if len(shape) != 3 or shape[2] < 3:
             raise DataError(path, f"{split}_points must be [M, N, 3], got {list(shape)}")
         keys = {"points": f"{split}_points"}
-        for field, suffix in (("label", "labels"), ("name", "names"), ("normals", "normals"), ("part", "parts")):
+        for field, suffix in OPTIONAL_FIELDS:
             key = f"{split}_{suffix}"
             if key in members:
                 if member_shape(path, key)[:1] != shape[:1]:

@@ -1,0 +1,228 @@
+"""DCGLR (Fu et al. 2022): global-to-global and local-to-global self-distillation with a DINO-style EMA teacher.
+
+Per shape the data workers make ``I`` global crops and ``J`` local crops (:func:`pointdistill.data.views.dcglr_views`)
+and pass on the full cloud; on the device the full cloud is reduced by farthest point sampling to ``H``
+half-resolution copies (different random FPS starts), which join the local set. The teacher sees the global crops
+only; the student sees everything. With teacher targets ``t_i`` (centred and sharpened, or Sinkhorn-normalised) and
+student log-probabilities ``s``:
+
+    loss_global = mean over ordered pairs i != j of global crops of H(t_i, s_global_j)
+    loss_local  = mean over (global i, local-or-half-res j) of H(t_i, s_local_j)
+    loss        = global_weight * loss_global + local_weight * loss_local
+
+Every group of equal-size crops goes through the encoder in one call: all global crops of the batch together, all
+local crops together, all half-resolution copies together. Tensors are laid out view-major ([views * B, ...]) so
+logits reshape to [views, B, K] for the pairwise loss without copies.
+
+The teacher is kept in eval mode: targets carry no drop-path or dropout noise (DINO's teacher has none) and are
+deterministic given the inputs. Downstream features come from the teacher backbone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from pointdistill.data.views import MultiCropViews, dcglr_views
+from pointdistill.errors import ConfigError, TrainingError
+from pointdistill.losses.centering import Centering
+from pointdistill.losses.dino import DINOLoss
+from pointdistill.losses.entropy import marginal_entropy, target_entropy
+from pointdistill.losses.sinkhorn import SinkhornKnopp
+from pointdistill.methods.base import Method, StepInfo
+from pointdistill.methods.config import DCGLRConfig
+from pointdistill.methods.multicrop import MultiCropNetwork
+from pointdistill.models.base import PointEncoder
+from pointdistill.models.heads import ProjectionHead
+from pointdistill.ops.fps import farthest_point_sample
+from pointdistill.ops.gather import gather_points
+from pointdistill.training.ema import ema_update, make_teacher, unwrap
+from pointdistill.training.schedules import epochs_to_steps, linear_warmup, momentum_schedule
+
+if TYPE_CHECKING:  # pointdistill.config imports this package (for DCGLRConfig): no runtime import back
+    from pointdistill.config import Config
+
+
+class DCGLR(Method):
+    """``DCGLR(config, encoder=None)``: the encoder defaults to ``build_encoder(config.encoder)``."""
+
+    student: MultiCropNetwork
+    teacher: MultiCropNetwork
+
+    def __init__(self, config: Config, encoder: PointEncoder | None = None) -> None:
+        super().__init__()
+        cfg = config.dcglr
+        validate_dcglr_config(cfg)
+        if encoder is None:
+            from pointdistill.models.registry import build_encoder
+
+            encoder = build_encoder(config.encoder)
+        self.cfg = cfg
+        self.num_points = config.data.num_points
+        self.freeze_last_layer_epochs = config.optim.freeze_last_layer_epochs
+        head = ProjectionHead(
+            encoder.feature_dim,
+            cfg.out_dim,
+            hidden_dim=cfg.head_hidden_dim,
+            bottleneck_dim=cfg.head_bottleneck_dim,
+            nlayers=cfg.head_layers,
+            norm_last_layer=cfg.norm_last_layer,
+        )
+        self.student = MultiCropNetwork(encoder, head)
+        self.teacher = make_teacher(self.student)
+        self.teacher.eval()
+        centering = cfg.target_normalization == "centering"
+        self.centering = Centering(cfg.out_dim, cfg.center_momentum) if centering else None
+        self.sinkhorn = None if centering else SinkhornKnopp(cfg.sinkhorn_iterations)
+        self.distillation = DINOLoss(cfg.student_temp)
+
+    def train(self, mode: bool = True) -> DCGLR:
+        """Switch the student's mode; the teacher stays in eval mode (see the module docstring)."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def view_transform(self) -> MultiCropViews:
+        cfg = self.cfg
+        return dcglr_views(
+            num_points=self.num_points,
+            num_global=cfg.num_global,
+            global_scale=cfg.global_scale,
+            global_points=cfg.global_points,
+            num_local=cfg.num_local,
+            local_scale=cfg.local_scale,
+            local_points=cfg.local_points,
+            scale_range=cfg.scale_range,
+            jitter_sigma=cfg.jitter_sigma,
+            jitter_clip=cfg.jitter_clip,
+            crop_normalize=cfg.crop_normalize,
+            augment_points=cfg.augment_points,
+        )
+
+    def teacher_temp(self, info: StepInfo) -> float:
+        warmup = epochs_to_steps(self.cfg.warmup_teacher_temp_epochs, info.steps_per_epoch)
+        return linear_warmup(self.cfg.warmup_teacher_temp, self.cfg.teacher_temp, warmup)(info.step)
+
+    def ema_momentum(self, info: StepInfo) -> float:
+        return momentum_schedule(self.cfg.ema_momentum, self.cfg.ema_momentum_end, max(1, info.total_steps))(info.step)
+
+    def student_groups(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Global crops [I * B, Ng, 3] and the local groups: local crops [J * B, Nl, 3], half-res [H * B, N', 3]."""
+        if "global" not in batch:
+            raise TrainingError(
+                f"DCGLR batch has no 'global' views (keys: {sorted(batch)}); make batches with DCGLR.view_transform()"
+            )
+        local: list[torch.Tensor] = []
+        if self.cfg.num_local:
+            if "local" not in batch:
+                raise TrainingError(f"DCGLR batch has no 'local' views (keys: {sorted(batch)})")
+            local.append(view_major(batch["local"]))
+        if self.cfg.num_half_res:
+            if "points" not in batch:
+                raise TrainingError(f"DCGLR batch has no full 'points' cloud for the half-res copies ({sorted(batch)})")
+            local.append(self.half_resolution(batch["points"]))
+        return view_major(batch["global"]), local
+
+    @torch.no_grad()
+    def half_resolution(self, points: torch.Tensor) -> torch.Tensor:
+        """``num_half_res`` FPS subsets of ``points`` [B, N, 3], each copy from its own random start: [H * B, N', 3]."""
+        count = max(1, int(round(points.shape[1] * self.cfg.half_res_fraction)))
+        copies = points.repeat(self.cfg.num_half_res, 1, 1)
+        index = farthest_point_sample(copies, count, random_start=True)
+        return gather_points(copies, index)
+
+    @torch.no_grad()
+    def teacher_targets(self, global_crops: torch.Tensor, batch_size: int, temp: float) -> torch.Tensor:
+        """Teacher probabilities [I, B, K]; with centering, the centre is then updated from these logits."""
+        logits = self.teacher([global_crops])[0].float().view(-1, batch_size, self.cfg.out_dim)
+        if self.centering is None:
+            return self.sinkhorn(logits, temp)
+        probs = self.centering.probs(logits, temp)
+        self.centering.update(logits)
+        return probs
+
+    def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+        global_crops, local_groups = self.student_groups(batch)
+        batch_size = batch["global"].shape[0]
+        temp = self.teacher_temp(info)
+        targets = self.teacher_targets(global_crops, batch_size, temp)
+
+        student_logits = self.student([global_crops, *local_groups])
+        k = self.cfg.out_dim
+        zero = student_logits[0].new_zeros((), dtype=torch.float32)
+        loss_global = zero
+        if self.cfg.num_global > 1:
+            student_global = student_logits[0].view(-1, batch_size, k)
+            loss_global = self.distillation(targets, student_global, exclude_diagonal=True)
+        loss_local = zero
+        if local_groups:
+            student_local = torch.cat(student_logits[1:]).view(-1, batch_size, k)
+            loss_local = self.distillation(targets, student_local)
+        loss = self.cfg.global_weight * loss_global + self.cfg.local_weight * loss_local
+
+        stats = torch.stack(
+            [loss_global.detach(), loss_local.detach(), target_entropy(targets), marginal_entropy(targets)]
+        ).tolist()  # one device sync for all logged tensors
+        logs = dict(zip(("loss_global", "loss_local", "teacher_entropy", "batch_marginal_entropy"), stats))
+        logs["teacher_temp"] = temp
+        logs["ema_momentum"] = self.ema_momentum(info)
+        return loss, logs
+
+    def before_optimizer_step(self, info: StepInfo) -> None:
+        if info.epoch < self.freeze_last_layer_epochs:
+            unwrap(self.student).head.cancel_last_layer_gradients()
+
+    @torch.no_grad()
+    def update_teacher(self, info: StepInfo) -> None:
+        ema_update(self.teacher, self.student, self.ema_momentum(info))
+
+    def teacher_encoder(self) -> PointEncoder:
+        return self.teacher.encoder
+
+
+def view_major(views: torch.Tensor) -> torch.Tensor:
+    """[B, V, N, 3] (as collated) -> [V * B, N, 3], so that logits reshape to [V, B, K]."""
+    if views.dim() != 4 or views.shape[-1] != 3:
+        raise TrainingError(f"expected views shaped [batch, views, points, 3], got {list(views.shape)}")
+    return views.transpose(0, 1).reshape(-1, views.shape[2], 3)
+
+
+def validate_dcglr_config(cfg: DCGLRConfig) -> None:
+    """Raise ConfigError naming the ``dcglr.*`` key of the first invalid value."""
+
+    def fail(key: str, problem: str) -> None:
+        raise ConfigError(f"dcglr.{key}: {problem}")
+
+    if cfg.num_global < 1:
+        fail("num_global", f"must be >= 1, got {cfg.num_global}")
+    if cfg.num_global < 2 and cfg.global_weight != 0:
+        fail("num_global", "the global-global loss needs >= 2 global crops (or set dcglr.global_weight=0)")
+    for key in ("num_local", "num_half_res"):
+        if getattr(cfg, key) < 0:
+            fail(key, f"must be >= 0, got {getattr(cfg, key)}")
+    if cfg.num_local + cfg.num_half_res == 0 and cfg.local_weight != 0:
+        fail("local_weight", "there are no local views (num_local = num_half_res = 0); set it to 0")
+    for key in ("global_points", "local_points", "out_dim", "head_hidden_dim", "head_bottleneck_dim", "head_layers"):
+        if getattr(cfg, key) < 1:
+            fail(key, f"must be >= 1, got {getattr(cfg, key)}")
+    for key in ("global_scale", "local_scale"):
+        low, high = getattr(cfg, key)
+        if not 0 < low <= high <= 1:
+            fail(key, f"must satisfy 0 < low <= high <= 1, got {getattr(cfg, key)}")
+    if not 0 < cfg.half_res_fraction <= 1:
+        fail("half_res_fraction", f"must be in (0, 1], got {cfg.half_res_fraction}")
+    for key in ("student_temp", "teacher_temp", "warmup_teacher_temp"):
+        if getattr(cfg, key) <= 0:
+            fail(key, f"must be > 0, got {getattr(cfg, key)}")
+    if cfg.warmup_teacher_temp_epochs < 0:
+        fail("warmup_teacher_temp_epochs", f"must be >= 0, got {cfg.warmup_teacher_temp_epochs}")
+    for key in ("center_momentum", "ema_momentum", "ema_momentum_end"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            fail(key, f"must be in [0, 1], got {getattr(cfg, key)}")
+    if cfg.target_normalization not in ("centering", "sinkhorn"):
+        fail("target_normalization", f"must be centering or sinkhorn, got {cfg.target_normalization!r}")
+    if cfg.sinkhorn_iterations < 1:
+        fail("sinkhorn_iterations", f"must be >= 1, got {cfg.sinkhorn_iterations}")
+    if cfg.global_weight < 0 or cfg.local_weight < 0:
+        fail("global_weight", "loss weights must be >= 0")

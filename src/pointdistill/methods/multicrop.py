@@ -1,0 +1,32 @@
+"""Backbone + projection head over several groups of crops, each group batched through the encoder in one call.
+
+Crops of one size (all global crops, all local crops, ...) share one encoder call, since a transformer's token count
+and an FPS patchifier's group count depend on the number of points; the head, which sees fixed-size feature vectors,
+then runs once over every group together.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from pointdistill.models.base import PointEncoder
+from pointdistill.models.heads import ProjectionHead
+
+
+class MultiCropNetwork(nn.Module):
+    """``forward([points_a [Ba, Na, 3], points_b [Bb, Nb, 3], ...]) -> [logits_a [Ba, K], logits_b [Bb, K], ...]``."""
+
+    def __init__(self, encoder: PointEncoder, head: ProjectionHead) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, groups: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        if not groups:
+            raise ValueError("MultiCropNetwork needs at least one group of crops")
+        features = [self.encoder(points).global_feature for points in groups]
+        logits = self.head(torch.cat(features))
+        return list(logits.split([f.shape[0] for f in features]))

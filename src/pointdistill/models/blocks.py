@@ -1,0 +1,209 @@
+"""Transformer building blocks (timm style): attention, MLP, stochastic depth, pre-norm blocks.
+
+Attention runs through ``F.scaled_dot_product_attention`` so CPU and GPU both get a fused kernel. Masks follow its
+convention: a bool mask is True where a query *may* attend, a float mask is added to the logits; either broadcasts to
+[B, heads, queries, keys], and a [B, queries, keys] mask is applied to every head. A query whose row is all False has
+nothing to attend to and yields NaN, so callers must leave every query at least one key.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def init_weights(module: nn.Module) -> None:
+    """timm's ViT init: truncated normal (std 0.02) linear weights, zero biases, LayerNorm ones/zeros."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a residual branch for a whole sample with probability ``drop_prob`` (training only).
+
+    Kept samples are rescaled by 1 / (1 - p) so the expected output matches evaluation.
+    """
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+class Mlp(nn.Module):
+    """Linear -> GELU -> Linear, the feed-forward half of every block."""
+
+    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, out_dim or dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """[B, T, H*d] -> [B, H, T, d]."""
+    batch, tokens, dim = x.shape
+    return x.reshape(batch, tokens, num_heads, dim // num_heads).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """[B, H, T, d] -> [B, T, H*d]."""
+    batch, heads, tokens, dim = x.shape
+    return x.transpose(1, 2).reshape(batch, tokens, heads * dim)
+
+
+def _head_mask(attn_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Give a per-sample [B, Tq, Tk] mask a head axis so it broadcasts over heads."""
+    if attn_mask is not None and attn_mask.dim() == 3:
+        return attn_mask.unsqueeze(1)
+    return attn_mask
+
+
+def _attention_probs(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) [B, H, Tq, Tk] in float32: what the fused kernel computes but never returns."""
+    logits = (q.float() @ k.float().transpose(-2, -1)) * q.shape[-1] ** -0.5
+    attn_mask = _head_mask(attn_mask)
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            logits = logits.masked_fill(~attn_mask, float("-inf"))
+        else:
+            logits = logits + attn_mask.float()
+    return logits.softmax(dim=-1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over [B, T, D] with one fused qkv projection."""
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = False) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return _split_heads(q, self.num_heads), _split_heads(k, self.num_heads), _split_heads(v, self.num_heads)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        q, k, v = self._qkv(x)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_head_mask(attn_mask))
+        return self.proj(_merge_heads(out))
+
+    def attention_probs(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention weights [B, H, T, T] that :meth:`forward` applies, recomputed explicitly (for plots)."""
+        q, k, _ = self._qkv(x)
+        return _attention_probs(q, k, attn_mask)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of queries [B, Tq, D] over a separate memory [B, Tk, D_mem]."""
+
+    def __init__(self, dim: int, num_heads: int, *, memory_dim: int | None = None, qkv_bias: bool = False) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(memory_dim or dim, 2 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def _qk_v(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        k, v = self.kv(memory).chunk(2, dim=-1)
+        heads = self.num_heads
+        return _split_heads(self.q(x), heads), _split_heads(k, heads), _split_heads(v, heads)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        q, k, v = self._qk_v(x, memory)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=_head_mask(attn_mask))
+        return self.proj(_merge_heads(out))
+
+    def attention_probs(
+        self, x: torch.Tensor, memory: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The attention weights [B, H, Tq, Tk] that :meth:`forward` applies."""
+        q, k, _ = self._qk_v(x, memory)
+        return _attention_probs(q, k, attn_mask)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)), each branch under stochastic depth."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = False,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
+        self.drop_path1 = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path2 = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop_path1(self.attn(self.norm1(x), attn_mask))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+    def attention_probs(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention weights [B, H, T, T] of this block for input ``x``."""
+        return self.attn.attention_probs(self.norm1(x), attn_mask)
+
+
+class CrossAttentionBlock(nn.Module):
+    """Pre-norm block whose queries attend to a memory only, never to each other, then an MLP.
+
+    This is AsymDSD's predictor block: a masked query sees the visible context but no other masked query, so the
+    shape of the masked region cannot leak between queries.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        memory_dim: int | None = None,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = False,
+        drop_path: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm_query = nn.LayerNorm(dim)
+        self.norm_memory = nn.LayerNorm(memory_dim or dim)
+        self.attn = CrossAttention(dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias)
+        self.drop_path1 = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path2 = DropPath(drop_path)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.drop_path1(self.attn(self.norm_query(x), self.norm_memory(memory), attn_mask))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
