@@ -4,7 +4,7 @@ The public API is imported lazily (PEP 562), so ``import pointdistill`` and ``po
 not load torch until an encoder is asked for::
 
     from pointdistill import load_encoder
-    encoder = load_encoder("runs/dcglr/last.pt")
+    encoder = load_encoder("runs/dcglr")   # the run folder of `pointdistill pretrain`, or a .pt file
     features = encoder.embed(points)   # [N, 3] -> [F], [B, N, 3] -> [B, F]
 """
 

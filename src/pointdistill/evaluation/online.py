@@ -1,0 +1,121 @@
+"""Online evaluation during pretraining: a k-NN (or fixed-C linear SVM) probe on a small labelled subset.
+
+The subset is read, resampled and normalised once (the first call) and kept as two CPU tensors, so each later call
+costs only the encoder's forward passes over ``max_train + max_test`` shapes plus one similarity matrix. The encoder
+runs in eval mode without gradients and goes back to its previous mode afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from pointdistill.data.base import PointSplit, validate_points
+from pointdistill.errors import ConfigError, DataError, TrainingError
+from pointdistill.evaluation.config import OnlineEvalConfig
+from pointdistill.evaluation.features import encode_batch, eval_mode, prepare_batch
+from pointdistill.evaluation.knn import knn_predict
+from pointdistill.models.base import POOLINGS, PointEncoder
+
+PROTOCOLS = ("knn", "svm")
+
+
+@dataclass
+class ProbeData:
+    """Prepared clouds [M, num_points, 3] and labels [M] of the probe's train and test subsets."""
+
+    train_points: torch.Tensor
+    train_labels: torch.Tensor
+    test_points: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+
+
+def _subset(split: PointSplit, limit: int, rng: np.random.Generator) -> list[int]:
+    if len(split) <= limit:
+        return list(range(len(split)))
+    return sorted(rng.choice(len(split), limit, replace=False).tolist())
+
+
+def load_probe_data(cfg: OnlineEvalConfig) -> ProbeData:
+    """Read the seeded subsets of ``cfg.source`` once; a DataError when the source has no labels or no shapes."""
+    from pointdistill.data.registry import open_dataset
+
+    source = open_dataset(cfg.source, format=cfg.format)
+    if not source.labelled:
+        raise DataError(source.root, "online_eval.source must be a labelled dataset (the probe classifies shapes)")
+    rng = np.random.default_rng(cfg.seed)
+    parts = []
+    for split_name, limit in (("train", cfg.max_train), ("test", cfg.max_test)):
+        split = source.split(split_name)
+        indices = _subset(split, limit, rng)
+        if not indices:
+            raise DataError(source.root, f"online_eval: split {split_name!r} is empty")
+        samples = [split[i] for i in indices]
+        if any("label" not in s for s in samples):
+            raise DataError(source.root, f"online_eval: some shapes of split {split_name!r} have no label")
+        clouds = [validate_points(s["points"], s.get("name", str(i))) for s, i in zip(samples, indices)]
+        points = torch.cat([
+            prepare_batch(clouds[start : start + 256], cfg.num_points, seeds=indices[start : start + 256])
+            for start in range(0, len(clouds), 256)
+        ])
+        parts.append((points, torch.tensor([int(s["label"]) for s in samples])))
+    (train_points, train_labels), (test_points, test_labels) = parts
+    if len(train_labels.unique()) < 2:
+        raise DataError(source.root, "online_eval: the train subset holds a single class; a probe needs two or more")
+    num_classes = max(len(source.classes), int(max(train_labels.max(), test_labels.max())) + 1)
+    return ProbeData(train_points, train_labels, test_points, test_labels, num_classes)
+
+
+class OnlineProbe:
+    """``probe(encoder, step) -> {"online/<protocol>_accuracy": percent, "online/seconds": cost}``."""
+
+    def __init__(self, cfg: OnlineEvalConfig, device: torch.device | str) -> None:
+        if cfg.protocol not in PROTOCOLS:
+            raise ConfigError(f"online_eval.protocol: {cfg.protocol!r} is not one of {list(PROTOCOLS)}")
+        for name in ("max_train", "max_test", "num_points", "batch_size", "k"):
+            if getattr(cfg, name) < 1:
+                raise ConfigError(f"online_eval.{name}: must be at least 1, got {getattr(cfg, name)}")
+        if cfg.svm_c <= 0:
+            raise ConfigError(f"online_eval.svm_c: must be positive, got {cfg.svm_c}")
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self._data: ProbeData | None = None
+
+    @property
+    def data(self) -> ProbeData:
+        if self._data is None:
+            self._data = load_probe_data(self.cfg)
+        return self._data
+
+    def _features(self, encoder: PointEncoder, points: torch.Tensor) -> torch.Tensor:
+        size = self.cfg.batch_size
+        return torch.cat([
+            encode_batch(encoder, points[start : start + size], pooling=POOLINGS, device=self.device)
+            for start in range(0, len(points), size)
+        ])
+
+    def __call__(self, encoder: PointEncoder, step: int) -> dict[str, float]:
+        data = self.data
+        start = time.perf_counter()
+        with eval_mode(encoder):
+            train_x = self._features(encoder, data.train_points)
+            test_x = self._features(encoder, data.test_points)
+        if not (torch.isfinite(train_x).all() and torch.isfinite(test_x).all()):
+            raise TrainingError(f"online probe at step {step}: the encoder produced non-finite features")
+        if self.cfg.protocol == "knn":
+            k = min(self.cfg.k, len(train_x))
+            predictions = knn_predict(train_x, data.train_labels, test_x, [k], data.num_classes)[k]
+        else:
+            model = make_pipeline(StandardScaler(), LinearSVC(C=self.cfg.svm_c, random_state=self.cfg.seed))
+            model.fit(train_x.numpy(), data.train_labels.numpy())
+            predictions = torch.from_numpy(model.predict(test_x.numpy()))
+        accuracy = round(100.0 * float((predictions == data.test_labels).double().mean()), 2)
+        return {f"online/{self.cfg.protocol}_accuracy": accuracy,
+                "online/seconds": round(time.perf_counter() - start, 3)}

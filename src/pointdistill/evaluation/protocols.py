@@ -1,0 +1,49 @@
+"""Registry of evaluation protocols: name -> module, imported only when asked for.
+
+Every protocol module defines
+
+- ``Options``: a dataclass holding every knob with its default (``evaluate -o key=value`` is validated against it,
+  and the result reports all of them);
+- ``run(encoder_factory, source, options, device) -> dict``: ``encoder_factory()`` returns a fresh encoder with the
+  weights under evaluation (a protocol that trains the encoder calls it once per seed); ``source`` is the
+  :class:`~pointdistill.data.base.DatasetSource`; the returned dict is JSON-able and holds ``protocol``,
+  ``headline`` (the name of the headline metric, e.g. ``test_accuracy`` or ``miou``), that metric in percent, the
+  knobs, seeds and split sizes;
+- optionally ``HEADLINE``, the same name as a module constant.
+
+Lazy imports keep ``pointdistill --help`` fast and let the CLI list a protocol whose module is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from pointdistill.errors import PointDistillError
+
+PROTOCOLS = {
+    "svm": "pointdistill.evaluation.svm",
+    "knn": "pointdistill.evaluation.knn",
+    "linear": "pointdistill.evaluation.linear",
+    "fewshot": "pointdistill.evaluation.fewshot",
+    "finetune": "pointdistill.evaluation.finetune",
+    "partseg": "pointdistill.evaluation.partseg",
+    "diagnose": "pointdistill.evaluation.diagnose",
+}
+
+
+def protocol_names() -> list[str]:
+    return list(PROTOCOLS)
+
+
+def get_protocol(name: str) -> ModuleType:
+    """The module of protocol ``name``; a PointDistillError for an unknown or absent one."""
+    if name not in PROTOCOLS:
+        raise PointDistillError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
+    module_name = PROTOCOLS[name]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        raise PointDistillError(f"protocol {name!r} is not available in this installation") from None

@@ -1,0 +1,92 @@
+"""Feature extraction: deterministic resampling, unit-sphere normalisation, batching, eval mode, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pointdistill.errors import ConfigError, DataError
+from pointdistill.evaluation.features import (
+    extract_features,
+    normalize_unit_sphere,
+    prepare_batch,
+    resample_clouds,
+)
+
+CPU = torch.device("cpu")
+
+
+def test_normalize_unit_sphere_centres_and_scales_each_cloud():
+    points = torch.randn(3, 50, 3) * torch.tensor([1.0, 5.0, 0.1]).view(3, 1, 1) + 7.0
+    out = normalize_unit_sphere(points)
+    assert torch.allclose(out.mean(dim=1), torch.zeros(3, 3), atol=1e-5)
+    assert torch.allclose(out.norm(dim=-1).amax(dim=1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.parametrize("sampling", ["fps", "random"])
+def test_resample_mixed_sizes_is_deterministic_and_keeps_input_points(sampling):
+    rng = np.random.default_rng(0)
+    clouds = [rng.normal(size=(n, 3)).astype(np.float32) for n in (40, 100, 16)]
+    first = resample_clouds(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
+    again = resample_clouds(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
+    assert first.shape == (3, 32, 3)
+    assert torch.equal(first, again)
+    for cloud, picked in zip(clouds, first):
+        # every output point is one of the cloud's own points (no padding zeros invented)
+        distance = torch.cdist(picked, torch.from_numpy(cloud), compute_mode="donot_use_mm_for_euclid_dist").amin(dim=1)
+        assert distance.max() < 1e-6
+    # a cloud with more points than asked keeps distinct points
+    assert len(torch.unique(first[1], dim=0)) == 32
+
+
+def test_fps_spreads_points_better_than_a_prefix():
+    rng = np.random.default_rng(1)
+    cloud = rng.normal(size=(500, 3)).astype(np.float32)
+    picked = resample_clouds([cloud], 16, sampling="fps")[0]
+    spacing = torch.pdist(picked).min()
+    prefix_spacing = torch.pdist(torch.from_numpy(cloud[:16])).min()
+    assert spacing > prefix_spacing
+
+
+def test_clouds_already_at_size_pass_through_unchanged():
+    clouds = [np.arange(24, dtype=np.float32).reshape(8, 3)] * 2
+    assert torch.equal(resample_clouds(clouds, 8)[0], torch.from_numpy(clouds[0]))
+
+
+def test_bad_knobs_raise_config_errors():
+    with pytest.raises(ConfigError, match="sampling"):
+        resample_clouds([np.zeros((4, 3), np.float32)], 2, sampling="nearest")
+    with pytest.raises(ConfigError, match="num_points"):
+        prepare_batch([np.zeros((4, 3), np.float32)], 0)
+
+
+def test_extract_features_batches_consistently_and_restores_mode(encoder_factory, source):
+    encoder = encoder_factory().train()
+    split = source.split("train")
+    x_small, y = extract_features(encoder, split, num_points=32, batch_size=5, device=CPU)
+    x_big, _ = extract_features(encoder, split, num_points=32, batch_size=64, device=CPU, precision="fp32")
+    assert encoder.training, "extraction must leave the encoder in the mode it found it"
+    assert x_small.shape == (len(split), 3 * 24) and x_small.dtype == np.float32
+    np.testing.assert_allclose(x_small, x_big, rtol=1e-5, atol=1e-5)
+    assert y.tolist() == [split[i]["label"] for i in range(len(split))]
+
+
+def test_extract_features_subset_pooling_and_unlabelled(encoder_factory, helpers):
+    encoder = encoder_factory()
+    unlabelled = helpers.make_source(labelled=False).split("train")
+    x, y = extract_features(encoder, unlabelled, num_points=32, batch_size=8, device=CPU,
+                            pooling=("max",), indices=[3, 1])
+    assert y is None
+    full, _ = extract_features(encoder, unlabelled, num_points=32, batch_size=8, device=CPU, pooling=("max",))
+    np.testing.assert_allclose(x, full[[3, 1]], atol=1e-6)
+    with pytest.raises(ConfigError, match="pooling"):
+        extract_features(encoder, unlabelled, num_points=32, batch_size=8, device=CPU, pooling=("median",))
+
+
+def test_invalid_points_name_the_sample(encoder_factory):
+    from pointdistill.data.base import LazySplit
+
+    split = LazySplit([0], lambda _: {"points": np.full((10, 3), np.nan, np.float32), "name": "broken_0007"})
+    with pytest.raises(DataError, match="broken_0007"):
+        extract_features(encoder_factory(), split, num_points=8, batch_size=4, device=CPU)

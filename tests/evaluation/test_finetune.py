@@ -1,0 +1,220 @@
+"""Fine-tuning classification: learns an easy task, stays at chance on shuffled labels, never selects on test."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pointdistill.data.base import ArraySplit, DatasetSource, LazySplit
+from pointdistill.errors import ConfigError, DataError
+from pointdistill.evaluation.common import parse_options
+from pointdistill.evaluation import finetune
+from pointdistill.evaluation.finetune import (
+    Options,
+    carve_validation,
+    load_clouds,
+    resample_index,
+    set_drop_path,
+    stratified_split,
+)
+from pointdistill.models.base import EncoderOutput, PointEncoder
+from pointdistill.models.vit import PointViT
+from pointdistill.ops import group_patches
+
+CPU = torch.device("cpu")
+
+
+class TinyEncoder(PointEncoder):
+    """Patch tokens from a shared MLP on absolute patch points, residual MLP blocks, CLS = mean token."""
+
+    def __init__(self, dim: int = 16, depth: int = 4, groups: int = 8, group_size: int = 8) -> None:
+        super().__init__()
+        self.token_dim = self.feature_dim = dim
+        self.groups, self.group_size = groups, group_size
+        self.embed = nn.Sequential(nn.Linear(3, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU()) for _ in range(depth)
+        )
+
+    def forward(
+        self, points: torch.Tensor, *, num_groups: int | None = None, return_hidden: Sequence[int] | None = None
+    ) -> EncoderOutput:
+        patches = group_patches(points, num_groups or self.groups, self.group_size)
+        x = self.embed(patches.neighborhoods + patches.centers.unsqueeze(2)).amax(dim=2)
+        wanted = list(return_hidden or [])
+        hidden = {}
+        for index, block in enumerate(self.blocks):
+            x = x + block(x)
+            if index in wanted:
+                hidden[index] = x
+        cls = x.mean(dim=1)
+        return EncoderOutput(tokens=x, centers=patches.centers, global_feature=cls, cls=cls,
+                             hidden=[hidden[i] for i in wanted])
+
+
+SHAPES = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=np.float32)
+"""Class c: a Gaussian blob long (std 1) along the axes marked 1, thin (0.15) along the others: rods and discs in
+three orientations, separable by shape whatever the scale augmentation."""
+
+
+def shape_clouds(per_class: int, seed: int, points: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(SHAPES)), per_class)
+    std = 0.15 + 0.85 * SHAPES[labels][:, None, :]
+    return (rng.normal(size=(len(labels), points, 3)) * std).astype(np.float32), labels
+
+
+def balanced_noise_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
+    """Labels carrying no information about the shape: within every true class each label is equally frequent (a
+    plain permutation can leave a majority label per class and so be learnable, or systematically wrong)."""
+    rng = np.random.default_rng(seed)
+    noisy = np.empty_like(labels)
+    for c in range(num_classes):
+        rows = np.flatnonzero(labels == c)
+        noisy[rows] = rng.permutation(np.arange(len(rows)) % num_classes)
+    return noisy
+
+
+def make_source(per_class_train: int = 12, per_class_test: int = 12, shuffle_train: bool = False) -> DatasetSource:
+    x_train, y_train = shape_clouds(per_class_train, 0)
+    x_test, y_test = shape_clouds(per_class_test, 1)
+    if shuffle_train:
+        y_train = balanced_noise_labels(y_train, len(SHAPES), seed=2)
+    return DatasetSource(
+        "test", Path("<memory>"), ["rod x", "rod y", "rod z", "disc x", "disc y", "disc z"],
+        {
+            "train": ArraySplit({"points": x_train, "label": y_train}, origin="train"),
+            "test": ArraySplit({"points": x_test, "label": y_test}, origin="test"),
+        },
+    )
+
+
+FAST = Options(epochs=12, batch_size=16, lr=5e-3, warmup_epochs=1, num_points=64, progress=False, drop_path=None)
+
+
+def test_learns_an_easy_task_and_reports_every_knob() -> None:
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    result = finetune.run(lambda: TinyEncoder(), make_source(), FAST, CPU)
+    assert torch.equal(state, torch.random.get_rng_state()), "a run must not disturb the caller's RNG"
+    assert result["protocol"] == "finetune" and result["headline"] == "test_accuracy"
+    assert result["test_accuracy"] >= 90.0
+    assert result["val_selected_test_accuracy"] is not None
+    assert (result["n_train"], result["n_val"], result["n_test"]) == (65, 7, 72)
+    assert result["options"]["epochs"] == 12 and result["options"]["seeds"] == [0]
+    assert result["precision_used"] in ("fp32", "bf16")
+    run = result["runs"][0]
+    assert len(run["train_loss"]) == 12 and len(run["val_accuracy"]) == 12
+    assert 1 <= run["val_selected_epoch"] <= 12
+    assert run["train_loss"][-1] < run["train_loss"][0]
+
+
+def test_shuffled_labels_stay_near_chance() -> None:
+    options = replace(FAST, val_fraction=0.0)  # keeps the noise labels exactly balanced within every class
+    result = finetune.run(lambda: TinyEncoder(), make_source(shuffle_train=True), options, CPU)
+    assert result["test_accuracy"] < 50.0  # chance is 16.7 %; the same run on true labels scores >= 90 %
+
+
+def test_seeds_and_votes_are_mean_and_std_never_max() -> None:
+    options = replace(FAST, epochs=2, seeds=(0, 1), vote_repeats=3, vote_passes=2, val_fraction=0.0)
+    result = finetune.run(lambda: TinyEncoder(), make_source(5, 5), options, CPU)
+    per_seed = result["test_accuracy_per_seed"]
+    assert len(per_seed) == 2
+    assert result["test_accuracy"] == pytest.approx(np.mean(per_seed), abs=0.01)
+    assert result["test_accuracy_std"] == pytest.approx(np.std(per_seed), abs=0.01)
+    assert result["val_selected_test_accuracy"] is None and result["n_val"] == 0
+    votes = np.array(result["vote"]["per_seed"])
+    assert votes.shape == (2, 3)
+    assert result["vote"]["test_accuracy"] == pytest.approx(votes.mean(), abs=0.01)
+    assert result["vote"]["test_accuracy_std"] == pytest.approx(votes.std(), abs=0.01)
+
+
+def test_stratified_split_is_disjoint_seeded_and_stratified() -> None:
+    labels = np.repeat(np.arange(4), [50, 30, 10, 3])
+    train, val = stratified_split(labels, 0.1, seed=5)
+    assert len(np.intersect1d(train, val)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    assert len(val) == round(0.1 * len(labels))
+    assert np.bincount(labels[val], minlength=4)[:3].tolist() == [5, 3, 1]
+    assert set(labels[train]) == {0, 1, 2, 3}
+    again, _ = stratified_split(labels, 0.1, seed=5)
+    other, _ = stratified_split(labels, 0.1, seed=6)
+    assert np.array_equal(train, again) and not np.array_equal(train, other)
+
+
+def test_validation_is_carved_from_train_only() -> None:
+    source = make_source()
+    options = dict(num_points=64, num_classes=6, sampling="fps", protocol="finetune")
+    full = load_clouds(source.split("train"), **options)
+    test = load_clouds(source.split("test"), **options)
+    train, val = carve_validation(full, 0.2, 0, source.root, "finetune")
+    assert set(train.names).isdisjoint(val.names)
+    assert set(train.names) | set(val.names) == set(full.names)
+    assert set(test.names).isdisjoint(full.names)
+    assert len(val) == 14 and sorted(np.bincount(val.labels.numpy()).tolist()) == [2, 2, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("sampling", ["fps", "random"])
+def test_resampling_keeps_part_labels_with_their_points(sampling: str) -> None:
+    """Clouds of 10 and 40 points brought to 16: each point keeps its own part label (part = rank along x)."""
+
+    def sample(size: int) -> dict:
+        x = np.arange(size, dtype=np.float32)
+        points = np.stack([x, np.sin(x), np.cos(x)], axis=1)
+        return {"points": points, "label": 0, "part": np.arange(size), "name": f"cloud{size}"}
+
+    clouds = load_clouds(LazySplit([10, 40], sample), num_points=16, num_classes=1, sampling=sampling,
+                         protocol="partseg", with_parts=True)
+    assert clouds.points.shape == (2, 16, 3) and clouds.parts.shape == (2, 16)
+    radius = clouds.points.norm(dim=-1).amax(dim=1)
+    assert torch.allclose(radius, torch.ones(2)), "clouds are put on the unit sphere"
+    for row in range(2):
+        order = clouds.parts[row].argsort()
+        x = clouds.points[row, order, 0]
+        assert bool((x[1:] >= x[:-1]).all()), "sorting by part must sort by x: labels followed their points"
+    assert len(set(clouds.parts[1].tolist())) == 16, "a large cloud is subsampled without repeats"
+    assert resample_index(torch.zeros(1, 16, 3), [16], 16, sampling, [0]).tolist() == [list(range(16))]
+
+
+def test_drop_path_rises_linearly_over_the_blocks() -> None:
+    vit = PointViT(embed_dim=16, depth=3, num_heads=2, group_size=8, patch_embed="light")
+    assert set_drop_path(vit, 0.2) == 3
+    rates = [block.drop_path1.drop_prob for block in vit.blocks]
+    assert rates == pytest.approx([0.0, 0.1, 0.2])
+    assert set_drop_path(TinyEncoder(), 0.2) == 0
+
+
+def test_bad_input_is_named() -> None:
+    unlabelled = make_source()
+    unlabelled.classes = []
+    with pytest.raises(DataError, match="needs class labels"):
+        finetune.run(TinyEncoder, unlabelled, FAST, CPU)
+    tiny = make_source(per_class_train=1)
+    tiny.splits["train"] = ArraySplit({k: v[:2] for k, v in tiny.splits["train"].arrays.items()}, origin="train")
+    with pytest.raises(DataError, match="fewer than the 6 classes"):
+        finetune.run(TinyEncoder, tiny, FAST, CPU)
+    no_label = make_source()
+    no_label.splits["train"] = ArraySplit({"points": no_label.splits["train"].arrays["points"]}, origin="train")
+    with pytest.raises(DataError, match=r"train\[0\].*'label'"):
+        finetune.run(TinyEncoder, no_label, FAST, CPU)
+    with pytest.raises(DataError, match="no split 'val'"):
+        finetune.run(TinyEncoder, make_source(), replace(FAST, test_split="val"), CPU)
+    for bad in (dict(epochs=0), dict(batch_size=1), dict(val_fraction=1.0), dict(seeds=()), dict(sampling="grid"),
+                dict(pooling=("cls", "median")), dict(vote_passes=0)):
+        with pytest.raises(ConfigError):
+            finetune.run(TinyEncoder, make_source(), replace(FAST, **bad), CPU)
+
+
+def test_options_parse_from_the_command_line() -> None:
+    options = parse_options(Options, ["seeds=[0, 1, 2]", "scale_range=[0.5, 2]", "drop_path=null", "epochs=300"],
+                            "evaluate finetune")
+    assert options.seeds == (0, 1, 2) and options.scale_range == (0.5, 2.0)
+    assert options.drop_path is None and options.epochs == 300
+    with pytest.raises(ConfigError, match="unknown config key 'epoch'"):
+        parse_options(Options, ["epoch=3"], "evaluate finetune")

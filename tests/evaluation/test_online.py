@@ -1,0 +1,71 @@
+"""Online probe: scores a labelled subset, loads it once, leaves the encoder's mode alone, refuses bad settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pointdistill.data import registry
+from pointdistill.errors import ConfigError, DataError, TrainingError
+from pointdistill.evaluation.config import OnlineEvalConfig
+from pointdistill.evaluation.online import OnlineProbe
+
+
+def write_dataset(path, helpers, labelled: bool = True):
+    arrays = {}
+    for split, per_class, seed in (("train", 10, 0), ("test", 6, 1)):
+        data = helpers.make_split(per_class, seed, sizes=(64,))
+        arrays[f"{split}_points"] = np.stack([data[i]["points"] for i in range(len(data))])
+        if labelled:
+            arrays[f"{split}_labels"] = np.array([data[i]["label"] for i in range(len(data))])
+    if labelled:
+        arrays["classes"] = np.array(helpers.CLASSES)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def config(source: str, **changes) -> OnlineEvalConfig:
+    return OnlineEvalConfig(**{"enabled": True, "source": source, "max_train": 30, "max_test": 20,
+                               "num_points": 32, "k": 5, **changes})
+
+
+def test_knn_probe_scores_caches_and_restores_mode(tmp_path, helpers, monkeypatch):
+    path = write_dataset(tmp_path / "shapes.npz", helpers)
+    opened = []
+    original = registry.open_dataset
+    monkeypatch.setattr(registry, "open_dataset", lambda *a, **k: opened.append(a) or original(*a, **k))
+    probe = OnlineProbe(config(path), "cpu")
+    encoder = helpers.StandInEncoder().train()
+    first = probe(encoder, step=10)
+    second = probe(encoder, step=20)
+    assert len(opened) == 1, "the labelled subset must be read once"
+    assert encoder.training
+    assert set(first) == {"online/knn_accuracy", "online/seconds"}
+    assert first["online/knn_accuracy"] >= 80.0 and first["online/knn_accuracy"] == second["online/knn_accuracy"]
+    assert len(probe.data.train_labels) == 30 and len(probe.data.test_labels) == 20
+    assert probe.data.train_points.shape == (30, 32, 3)
+
+
+def test_svm_probe(tmp_path, helpers):
+    probe = OnlineProbe(config(write_dataset(tmp_path / "s.npz", helpers), protocol="svm", svm_c=1.0), "cpu")
+    assert probe(helpers.StandInEncoder(), step=1)["online/svm_accuracy"] >= 80.0
+
+
+def test_bad_settings_and_data(tmp_path, helpers):
+    with pytest.raises(ConfigError, match="online_eval.protocol"):
+        OnlineProbe(config("x", protocol="linear"), "cpu")
+    with pytest.raises(ConfigError, match="online_eval.max_test"):
+        OnlineProbe(config("x", max_test=0), "cpu")
+    unlabelled = OnlineProbe(config(write_dataset(tmp_path / "u.npz", helpers, labelled=False)), "cpu")
+    with pytest.raises(DataError, match="labelled"):
+        unlabelled(helpers.StandInEncoder(), step=1)
+
+
+def test_non_finite_features_stop_training(tmp_path, helpers):
+    encoder = helpers.StandInEncoder()
+    with torch.no_grad():
+        encoder.project.bias.fill_(float("nan"))
+    probe = OnlineProbe(config(write_dataset(tmp_path / "s.npz", helpers)), "cpu")
+    with pytest.raises(TrainingError, match="step 7"):
+        probe(encoder, step=7)
