@@ -148,7 +148,7 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {annotation!r}")
 
 
-def _apply(obj: Any, updates: dict[str, Any], prefix: str, label: str) -> None:
+def apply_updates(obj: Any, updates: dict[str, Any], prefix: str, label: str) -> None:
     """Write ``updates`` into dataclass ``obj`` recursively, validating every key and value."""
     types_ = _field_types(type(obj))
     for key, value in updates.items():
@@ -160,7 +160,7 @@ def _apply(obj: Any, updates: dict[str, Any], prefix: str, label: str) -> None:
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{label}: {dotted} is a section; expected a mapping, got {value!r}")
-            _apply(current, value, f"{dotted}.", label)
+            apply_updates(current, value, f"{dotted}.", label)
         else:
             setattr(obj, key, _coerce(value, types_[key], f"{label}: {dotted}"))
 
@@ -192,12 +192,12 @@ def load_config(name: str | None = None, overrides: list[str] | None = None, **u
     config = Config()
     if name:
         for data, label in _load_layers(name):
-            _apply(config, data, "", label)
+            apply_updates(config, data, "", label)
     for text in overrides or []:
         path, value = parse_override(text)
-        _apply(config, nest(path, value), "", "override")
+        apply_updates(config, nest(path, value), "", "override")
     if updates:
-        _apply(config, updates, "", "argument")
+        apply_updates(config, updates, "", "argument")
     if config.method not in METHODS:
         raise ConfigError(f"method: {config.method!r} is not one of {list(METHODS)}")
     return config
@@ -206,7 +206,7 @@ def load_config(name: str | None = None, overrides: list[str] | None = None, **u
 def config_from_dict(data: dict[str, Any], label: str = "saved config") -> Config:
     """Rebuild a Config from ``Config.to_dict()`` output (checkpoints, run folders)."""
     config = Config()
-    _apply(config, data, "", label)
+    apply_updates(config, data, "", label)
     return config
 
 

@@ -90,3 +90,15 @@ def test_reader_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert info["info"]["num_points"] == 64 and info["info"]["seed"] == 2
     assert main(["data", "info", str(tmp_path), "-o", "bogus=1"]) == 2
     assert "takes no option 'bogus'" in capsys.readouterr().err
+
+
+def test_synth_writes_a_readable_npz_and_tour_renders_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "synth", "shapes", "--out", str(tmp_path / "syn"), "--count", "24"]) == 0
+    written = next((tmp_path / "syn").glob("*.npz"))
+    capsys.readouterr()
+    assert main(["data", "info", str(written), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format"] == "npz" and sum(info["splits"].values()) == 24 and len(info["classes"]) >= 12
+    assert main(["data", "tour", str(written), "--out", str(tmp_path / "tour"), "--num-samples", "1"]) == 0
+    pngs = list((tmp_path / "tour").glob("*.png"))
+    assert pngs and all(p.stat().st_size > 10_000 for p in pngs)

@@ -114,7 +114,44 @@ def _add_pack(subparsers: Any) -> None:
     parser.set_defaults(func=run_pack)
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [_add_info, _add_check, _add_pack]
+def run_synth(args: argparse.Namespace) -> int:
+    from pointdistill.data.synthetic import write_synthetic
+
+    out = write_synthetic(args.kind, args.out, count=args.count, seed=args.seed, num_points=args.num_points)
+    print(f"wrote {args.count} synthetic {args.kind} to {out}")
+    return 0
+
+
+def _add_synth(subparsers: Any) -> None:
+    parser = subparsers.add_parser("synth", help="write the embedded synthetic data to disk in a readable layout")
+    parser.add_argument("kind", choices=["shapes", "scans", "scenes"])
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--count", type=int, default=4096, help="samples over train and test together")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-points", type=int, default=None, help="points per sample (default: per kind)")
+    parser.set_defaults(func=run_synth)
+
+
+def run_tour(args: argparse.Namespace) -> int:
+    from pointdistill.data.tour import render_tour
+
+    paths = render_tour(_open(args), args.out, num_samples=args.num_samples, seed=args.seed, up=args.up)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _add_tour(subparsers: Any) -> None:
+    parser = subparsers.add_parser("tour", help="render PNGs of samples with their crops, patches and masks")
+    _add_source_arguments(parser)
+    parser.add_argument("--out", required=True, help="folder for the PNGs")
+    parser.add_argument("--num-samples", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--up", choices=["x", "y", "z"], default="y", help="the data's up axis, drawn vertically")
+    parser.set_defaults(func=run_tour)
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [_add_info, _add_check, _add_pack, _add_synth, _add_tour]
 
 
 def register(subparsers: Any) -> None:

@@ -161,14 +161,19 @@ def dcglr_views(
     jitter_clip: float = 0.05,
     crop_normalize: str = "unit_sphere",
     augment_points: bool = False,
+    rotation_range: float = 0.0,
+    up: str = "y",
 ) -> MultiCropViews:
     """DCGLR views: 2 global crops r ~ U(0.7, 1), 8 local crops r ~ U(0.2, 0.5), nearest-fraction crops.
 
     The paper does not spell out its per-crop augmentation; the default here (open choice) is an anisotropic scale
-    U(0.8, 1.2) and a clipped jitter, with no rotation, so aligned benchmarks keep their canonical pose. Set
-    ``augment_points`` to augment the full cloud the half-resolution copies are drawn from as well.
+    U(0.8, 1.2) and a clipped jitter, with no rotation, so aligned benchmarks keep their canonical pose. A
+    ``rotation_range`` > 0 rotates each crop about the ``up`` axis by its own angle, which teaches the pose
+    invariance that data with varying headings (scans, the demo's rotated probe) needs. Set ``augment_points`` to
+    augment the full cloud the half-resolution copies are drawn from as well.
     """
-    augment = Compose([RandomScale(*scale_range), Jitter(jitter_sigma, jitter_clip)])
+    steps = [RotateUp(rotation_range, up)] if rotation_range > 0 else []
+    augment = Compose([*steps, RandomScale(*scale_range), Jitter(jitter_sigma, jitter_clip)])
     return MultiCropViews(
         crop="nearest",
         num_points=num_points,

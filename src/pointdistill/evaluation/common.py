@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from pointdistill.config import _apply, nest, parse_override
+from pointdistill.config import apply_updates, nest, parse_override
 from pointdistill.data.base import DatasetSource
 from pointdistill.errors import ConfigError, DataError
 from pointdistill.evaluation.diagnostics import effective_rank, feature_spectrum
@@ -65,7 +65,7 @@ def parse_options(options_cls: type, overrides: list[str], label: str) -> Any:
         path, value = parse_override(text)
         if len(path) != 1:
             raise ConfigError(f"{label}: option {'.'.join(path)!r} has no sub-keys; use key=value")
-        _apply(options, nest(path, value), "", label)
+        apply_updates(options, nest(path, value), "", label)
     return options
 
 

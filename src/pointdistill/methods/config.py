@@ -15,10 +15,12 @@ class DCGLRConfig:
     ``num_half_res`` copies of the full cloud reduced by farthest point sampling to ``half_res_fraction`` of its
     points (on the device), added to the local set. Each crop is re-normalised (``crop_normalize``) and augmented
     with an anisotropic scale U(``scale_range``) and a clipped jitter (open: the paper does not list its per-crop
-    augmentation); ``augment_points`` augments the cloud the half-resolution copies come from as well.
+    augmentation); ``rotation_range`` (radians, open: 0) adds a rotation of each crop about the ``up_axis``;
+    ``augment_points`` augments the cloud the half-resolution copies come from as well.
 
     Head: MLP ``head_layers`` deep (``head_hidden_dim``, bottleneck ``head_bottleneck_dim``; open: DINO's 2048/256)
-    to ``out_dim`` prototypes (the paper's output dimension 512).
+    to ``out_dim`` prototypes (the paper's output dimension 512); ``head_use_bn`` adds BatchNorm to the hidden layers
+    (DINO's option, off by default; the short-budget CPU demo turns it on, see ``ProjectionHead``).
 
     Targets: teacher temperature ``teacher_temp``, linearly warmed up from ``warmup_teacher_temp`` over
     ``warmup_teacher_temp_epochs`` (0 = no warm-up, the paper's setting); ``target_normalization`` ``centering``
@@ -40,11 +42,14 @@ class DCGLRConfig:
     jitter_sigma: float = 0.01
     jitter_clip: float = 0.05
     augment_points: bool = False
+    rotation_range: float = 0.0
+    up_axis: Literal["x", "y", "z"] = "y"
     out_dim: int = 512
     head_hidden_dim: int = 2048
     head_bottleneck_dim: int = 256
     head_layers: int = 3
     norm_last_layer: bool = True
+    head_use_bn: bool = False
     student_temp: float = 0.1
     teacher_temp: float = 0.04
     warmup_teacher_temp: float = 0.04

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from pointdistill.data.views import MultiCropViews, dcglr_views
 from pointdistill.errors import ConfigError, TrainingError
@@ -68,6 +69,7 @@ class DCGLR(Method):
             bottleneck_dim=cfg.head_bottleneck_dim,
             nlayers=cfg.head_layers,
             norm_last_layer=cfg.norm_last_layer,
+            use_bn=cfg.head_use_bn,
         )
         self.student = MultiCropNetwork(encoder, head)
         self.teacher = make_teacher(self.student)
@@ -78,9 +80,14 @@ class DCGLR(Method):
         self.distillation = DINOLoss(cfg.student_temp)
 
     def train(self, mode: bool = True) -> DCGLR:
-        """Switch the student's mode; the teacher stays in eval mode (see the module docstring)."""
+        """Switch the student's mode; the teacher stays in eval mode (see the module docstring), except its
+        BatchNorm layers, which follow ``mode`` so that in training they normalise with the statistics of the batch
+        they see, as DINO's teacher does (running statistics that lag the student would leave the targets unnormalised)."""
         super().train(mode)
         self.teacher.eval()
+        for module in self.teacher.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.train(mode)
         return self
 
     def view_transform(self) -> MultiCropViews:
@@ -98,6 +105,8 @@ class DCGLR(Method):
             jitter_clip=cfg.jitter_clip,
             crop_normalize=cfg.crop_normalize,
             augment_points=cfg.augment_points,
+            rotation_range=cfg.rotation_range,
+            up=cfg.up_axis,
         )
 
     def teacher_temp(self, info: StepInfo) -> float:

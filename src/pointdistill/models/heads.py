@@ -16,7 +16,13 @@ from torch.nn.utils.parametrizations import weight_norm
 
 
 class ProjectionHead(nn.Module):
-    """``in_dim -> hidden_dim (x nlayers-1) -> bottleneck_dim``, L2-normalise, weight-normed linear to ``out_dim``."""
+    """``in_dim -> hidden_dim (x nlayers-1) -> bottleneck_dim``, L2-normalise, weight-normed linear to ``out_dim``.
+
+    ``use_bn`` puts a BatchNorm after each hidden linear layer (DINO's option for convolutional backbones). It
+    removes the component all samples share: a randomly initialised encoder maps different shapes to features with
+    cosine similarity ~0.99, which DINO centering then cancels, leaving near-uniform targets for many steps; with
+    BatchNorm the head sees the differences between shapes from the first step, which short runs need.
+    """
 
     def __init__(
         self,
@@ -26,6 +32,7 @@ class ProjectionHead(nn.Module):
         bottleneck_dim: int = 256,
         nlayers: int = 3,
         norm_last_layer: bool = True,
+        use_bn: bool = False,
     ) -> None:
         super().__init__()
         if nlayers < 1:
@@ -35,6 +42,8 @@ class ProjectionHead(nn.Module):
         for i, (a, b) in enumerate(zip(widths, widths[1:])):
             layers.append(nn.Linear(a, b))
             if i < nlayers - 1:
+                if use_bn:
+                    layers.append(FlatBatchNorm(b))
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         self.mlp.apply(_init_linear)
@@ -62,6 +71,13 @@ class ProjectionHead(nn.Module):
         """Drop the prototypes' gradients so the optimiser skips them (also their weight decay) this step."""
         for parameter in self.last_layer.parameters():
             parameter.grad = None
+
+
+class FlatBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the last dimension of a tensor of any rank (the head is applied to [..., C])."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
 def _init_linear(module: nn.Module) -> None:

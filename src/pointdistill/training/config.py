@@ -39,7 +39,9 @@ class TrainConfig:
     ``max_steps`` and ``max_minutes`` only cut a run short; they never change a schedule, so a run stopped by a
     budget and resumed later follows the same curve as an uninterrupted one. For a short CPU run that should
     still see a complete warm-up and cosine decay, set ``schedule_steps`` (e.g. equal to ``max_steps``); the run
-    then stops at ``schedule_steps`` when ``max_steps`` is not given.
+    then stops at ``schedule_steps`` when ``max_steps`` is not given. ``max_steps`` counts the run's optimiser
+    steps in all (a resumed run stops at the same step); ``max_minutes`` is the wall-clock budget of one call,
+    set-up included: the run stops (with a checkpoint) as soon as one more step would overrun it.
 
     - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
     - ``precision``: ``auto`` = bf16 autocast on a CPU where bf16 is measurably faster, else fp32; on CUDA bf16

@@ -1,0 +1,184 @@
+"""Checkpoints: one self-describing file per save, written atomically, read back without unpickling code.
+
+Format (``torch.save`` of a dict; everything in it is a tensor or a plain container so that
+``torch.load(weights_only=True)`` can read it)::
+
+    {"format": "pointdistill", "version": 1, "config": Config.to_dict(),
+     "step": int, "epoch": int, "batch_in_epoch": int,
+     "method": method.state_dict(), "encoder": method.teacher_encoder().state_dict(),
+     "optimizer": optimizer.state_dict(), "scaler": GradScaler.state_dict() (fp16 only),
+     "rng": capture_rng(), "metrics": {small summary}}
+
+``step`` counts optimiser steps done; ``epoch`` / ``batch_in_epoch`` say where the data stream resumes (micro-batch
+offset of one process within that epoch). A save goes to ``<name>.tmp`` in the same folder, is flushed and
+fsynced, then renamed over ``<name>``: a crash or a full disk at any moment leaves either the old file or the new
+one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from pointdistill.errors import CheckpointError
+
+FORMAT = "pointdistill"
+VERSION = 1
+LAST = "last.pt"
+_STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+
+# Keys that steer how long or how visibly a run goes, not what it computes: they may change on --resume.
+RUN_CONTROL_KEYS = frozenset(
+    {
+        "train.max_steps",
+        "train.max_minutes",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "train.tensorboard",
+        "train.progress",
+        "train.threads",
+        "train.device",
+        "data.num_workers",
+    }
+)
+_RUN_CONTROL_SECTIONS = ("online_eval.",)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path.tmp``, fsync, rename over ``path``; the temporary file is removed on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); silently skipped where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a pointdistill checkpoint on CPU; raise CheckpointError if missing, corrupt or of another format."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, unreadable file: all mean "not usable"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pointdistill checkpoint (no 'format': '{FORMAT}' entry)")
+    version = data.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {version!r} is newer than this pointdistill ({VERSION})")
+    missing = [k for k in ("config", "step", "method", "encoder") if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return data
+
+
+def step_checkpoint_name(step: int) -> str:
+    return f"step_{step:08d}.pt"
+
+
+def keep_step_copy(folder: Path, step: int, keep: int) -> Path | None:
+    """Keep a step-numbered copy of ``last.pt`` and prune to the newest ``keep`` copies (0 keeps none).
+
+    The copy is a hard link when the filesystem allows it: ``last.pt`` is later replaced by a new inode, so the
+    link keeps the old content at no extra disk cost.
+    """
+    if keep <= 0:
+        return None
+    source, target = folder / LAST, folder / step_checkpoint_name(step)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        tmp.write_bytes(source.read_bytes())
+    os.replace(tmp, target)
+    copies = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.match(p.name)))
+    for _, old in copies[:-keep]:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def capture_rng() -> dict[str, Any]:
+    """Torch (CPU and CUDA), NumPy and Python RNG states as tensors and plain values (weights_only-safe)."""
+    np_state = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": {"version": py_version, "state": torch.tensor(py_state, dtype=torch.int64), "gauss": py_gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng` (CUDA states only when the device count matches)."""
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    keys = np_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"].tolist()), python["gauss"]))
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def flatten_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; tuples and lists compare as lists."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, (tuple, list)) else value
+    return flat
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Lines ``key: saved -> current`` for every differing key that is not run control, sorted by key."""
+    old, new = flatten_config(saved), flatten_config(current)
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if key in RUN_CONTROL_KEYS or key.startswith(_RUN_CONTROL_SECTIONS):
+            continue
+        before, after = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if before != after:
+            lines.append(f"{key}: {before!r} -> {after!r}")
+    return lines
