@@ -1,8 +1,9 @@
-"""Stand-ins for the evaluation tests: a tiny deterministic encoder and in-memory labelled shape datasets.
+"""Stand-ins for the evaluation tests: tiny encoders and in-memory labelled shape datasets.
 
-The encoder is a fixed random-feature map (per-point ReLU of a random projection, pooled by the protocols): its
-max-pooled features are samples of the support function of the shape, so geometrically different classes are
-linearly separable while labels that carry no shape information stay at chance.
+:class:`StandInEncoder` is a fixed random-feature map (per-point ReLU of a random projection, pooled by the
+protocols): its max-pooled features are samples of the support function of the shape, so geometrically different
+classes are linearly separable while labels that carry no shape information stay at chance. :class:`TinyPatchEncoder`
+is a small trainable patch encoder with hidden block outputs, for the protocols that train end to end.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 
 from pointdistill.data.base import DatasetSource, LazySplit
 from pointdistill.models.base import EncoderOutput, PointEncoder
+from pointdistill.ops import group_patches
 
 CLASSES = ["sphere", "cube", "disk", "rod"]
 
@@ -39,6 +41,41 @@ class StandInEncoder(PointEncoder):
         tokens = torch.relu(self.project(points))
         cls = self.cls_head(tokens.mean(dim=1)) if self.cls_head is not None else None
         return EncoderOutput(tokens=tokens, centers=points, global_feature=tokens.amax(dim=1), cls=cls)
+
+
+class TinyPatchEncoder(PointEncoder):
+    """Patch tokens from a shared MLP on absolute patch points (or, with ``per_point``, one token per point),
+    residual MLP blocks whose outputs ``return_hidden`` can return, CLS = mean token."""
+
+    def __init__(
+        self, dim: int = 16, depth: int = 4, groups: int = 8, group_size: int = 8, per_point: bool = False
+    ) -> None:
+        super().__init__()
+        self.token_dim = self.feature_dim = dim
+        self.groups, self.group_size, self.per_point = groups, group_size, per_point
+        self.embed = nn.Sequential(nn.Linear(3, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU()) for _ in range(depth)
+        )
+
+    def forward(
+        self, points: torch.Tensor, *, num_groups: int | None = None, return_hidden: Sequence[int] | None = None
+    ) -> EncoderOutput:
+        if self.per_point:
+            x, centers = self.embed(points), points
+        else:
+            patches = group_patches(points, num_groups or self.groups, self.group_size)
+            x = self.embed(patches.neighborhoods + patches.centers.unsqueeze(2)).amax(dim=2)
+            centers = patches.centers
+        wanted = list(return_hidden or [])
+        hidden = {}
+        for index, block in enumerate(self.blocks):
+            x = x + block(x)
+            if index in wanted:
+                hidden[index] = x
+        cls = x.mean(dim=1)
+        return EncoderOutput(tokens=x, centers=centers, global_feature=cls, cls=cls,
+                             hidden=[hidden[i] for i in wanted])
 
 
 def shape_cloud(label: int, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -117,6 +154,12 @@ def split_labels(split) -> np.ndarray:
 @pytest.fixture
 def encoder_factory() -> Callable[[], PointEncoder]:
     return lambda: StandInEncoder()
+
+
+@pytest.fixture
+def tiny_encoder() -> type[TinyPatchEncoder]:
+    """The trainable patch encoder class (call it, or pass it as an encoder factory)."""
+    return TinyPatchEncoder
 
 
 @pytest.fixture

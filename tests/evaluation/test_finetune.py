@@ -4,58 +4,27 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pointdistill.data.base import ArraySplit, DatasetSource, LazySplit
 from pointdistill.errors import ConfigError, DataError
 from pointdistill.evaluation.common import parse_options
 from pointdistill.evaluation import finetune
-from pointdistill.evaluation.finetune import (
-    Options,
+from pointdistill.evaluation.finetune import Options
+from pointdistill.evaluation.supervised import (
     carve_validation,
     load_clouds,
     resample_index,
     set_drop_path,
     stratified_split,
 )
-from pointdistill.models.base import EncoderOutput, PointEncoder
 from pointdistill.models.vit import PointViT
-from pointdistill.ops import group_patches
 
 CPU = torch.device("cpu")
-
-
-class TinyEncoder(PointEncoder):
-    """Patch tokens from a shared MLP on absolute patch points, residual MLP blocks, CLS = mean token."""
-
-    def __init__(self, dim: int = 16, depth: int = 4, groups: int = 8, group_size: int = 8) -> None:
-        super().__init__()
-        self.token_dim = self.feature_dim = dim
-        self.groups, self.group_size = groups, group_size
-        self.embed = nn.Sequential(nn.Linear(3, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU()) for _ in range(depth)
-        )
-
-    def forward(
-        self, points: torch.Tensor, *, num_groups: int | None = None, return_hidden: Sequence[int] | None = None
-    ) -> EncoderOutput:
-        patches = group_patches(points, num_groups or self.groups, self.group_size)
-        x = self.embed(patches.neighborhoods + patches.centers.unsqueeze(2)).amax(dim=2)
-        wanted = list(return_hidden or [])
-        hidden = {}
-        for index, block in enumerate(self.blocks):
-            x = x + block(x)
-            if index in wanted:
-                hidden[index] = x
-        cls = x.mean(dim=1)
-        return EncoderOutput(tokens=x, centers=patches.centers, global_feature=cls, cls=cls,
-                             hidden=[hidden[i] for i in wanted])
 
 
 SHAPES = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=np.float32)
@@ -70,22 +39,15 @@ def shape_clouds(per_class: int, seed: int, points: int = 64) -> tuple[np.ndarra
     return (rng.normal(size=(len(labels), points, 3)) * std).astype(np.float32), labels
 
 
-def balanced_noise_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
-    """Labels carrying no information about the shape: within every true class each label is equally frequent (a
-    plain permutation can leave a majority label per class and so be learnable, or systematically wrong)."""
-    rng = np.random.default_rng(seed)
-    noisy = np.empty_like(labels)
-    for c in range(num_classes):
-        rows = np.flatnonzero(labels == c)
-        noisy[rows] = rng.permutation(np.arange(len(rows)) % num_classes)
-    return noisy
-
-
-def make_source(per_class_train: int = 12, per_class_test: int = 12, shuffle_train: bool = False) -> DatasetSource:
+def make_source(
+    per_class_train: int = 12, per_class_test: int = 12, label_noise: Callable | None = None
+) -> DatasetSource:
+    """Rods and discs; ``label_noise(labels, num_classes, seed)`` (the conftest's ``balanced_noise``) replaces the
+    train labels with ones that carry no shape information."""
     x_train, y_train = shape_clouds(per_class_train, 0)
     x_test, y_test = shape_clouds(per_class_test, 1)
-    if shuffle_train:
-        y_train = balanced_noise_labels(y_train, len(SHAPES), seed=2)
+    if label_noise is not None:
+        y_train = label_noise(y_train, len(SHAPES), seed=2)
     return DatasetSource(
         "test", Path("<memory>"), ["rod x", "rod y", "rod z", "disc x", "disc y", "disc z"],
         {
@@ -98,10 +60,10 @@ def make_source(per_class_train: int = 12, per_class_test: int = 12, shuffle_tra
 FAST = Options(epochs=12, batch_size=16, lr=5e-3, warmup_epochs=1, num_points=64, progress=False, drop_path=None)
 
 
-def test_learns_an_easy_task_and_reports_every_knob() -> None:
+def test_learns_an_easy_task_and_reports_every_knob(tiny_encoder) -> None:
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
-    result = finetune.run(lambda: TinyEncoder(), make_source(), FAST, CPU)
+    result = finetune.run(tiny_encoder, make_source(), FAST, CPU)
     assert torch.equal(state, torch.random.get_rng_state()), "a run must not disturb the caller's RNG"
     assert result["protocol"] == "finetune" and result["headline"] == "test_accuracy"
     assert result["test_accuracy"] >= 90.0
@@ -115,15 +77,15 @@ def test_learns_an_easy_task_and_reports_every_knob() -> None:
     assert run["train_loss"][-1] < run["train_loss"][0]
 
 
-def test_shuffled_labels_stay_near_chance() -> None:
+def test_shuffled_labels_stay_near_chance(tiny_encoder, helpers) -> None:
     options = replace(FAST, val_fraction=0.0)  # keeps the noise labels exactly balanced within every class
-    result = finetune.run(lambda: TinyEncoder(), make_source(shuffle_train=True), options, CPU)
+    result = finetune.run(tiny_encoder, make_source(label_noise=helpers.balanced_noise), options, CPU)
     assert result["test_accuracy"] < 50.0  # chance is 16.7 %; the same run on true labels scores >= 90 %
 
 
-def test_seeds_and_votes_are_mean_and_std_never_max() -> None:
+def test_seeds_and_votes_are_mean_and_std_never_max(tiny_encoder) -> None:
     options = replace(FAST, epochs=2, seeds=(0, 1), vote_repeats=3, vote_passes=2, val_fraction=0.0)
-    result = finetune.run(lambda: TinyEncoder(), make_source(5, 5), options, CPU)
+    result = finetune.run(tiny_encoder, make_source(5, 5), options, CPU)
     per_seed = result["test_accuracy_per_seed"]
     assert len(per_seed) == 2
     assert result["test_accuracy"] == pytest.approx(np.mean(per_seed), abs=0.01)
@@ -182,33 +144,33 @@ def test_resampling_keeps_part_labels_with_their_points(sampling: str) -> None:
     assert resample_index(torch.zeros(1, 16, 3), [16], 16, sampling, [0]).tolist() == [list(range(16))]
 
 
-def test_drop_path_rises_linearly_over_the_blocks() -> None:
+def test_drop_path_rises_linearly_over_the_blocks(tiny_encoder) -> None:
     vit = PointViT(embed_dim=16, depth=3, num_heads=2, group_size=8, patch_embed="light")
     assert set_drop_path(vit, 0.2) == 3
     rates = [block.drop_path1.drop_prob for block in vit.blocks]
     assert rates == pytest.approx([0.0, 0.1, 0.2])
-    assert set_drop_path(TinyEncoder(), 0.2) == 0
+    assert set_drop_path(tiny_encoder(), 0.2) == 0
 
 
-def test_bad_input_is_named() -> None:
+def test_bad_input_is_named(tiny_encoder) -> None:
     unlabelled = make_source()
     unlabelled.classes = []
     with pytest.raises(DataError, match="needs class labels"):
-        finetune.run(TinyEncoder, unlabelled, FAST, CPU)
+        finetune.run(tiny_encoder, unlabelled, FAST, CPU)
     tiny = make_source(per_class_train=1)
     tiny.splits["train"] = ArraySplit({k: v[:2] for k, v in tiny.splits["train"].arrays.items()}, origin="train")
     with pytest.raises(DataError, match="fewer than the 6 classes"):
-        finetune.run(TinyEncoder, tiny, FAST, CPU)
+        finetune.run(tiny_encoder, tiny, FAST, CPU)
     no_label = make_source()
     no_label.splits["train"] = ArraySplit({"points": no_label.splits["train"].arrays["points"]}, origin="train")
     with pytest.raises(DataError, match=r"train\[0\].*'label'"):
-        finetune.run(TinyEncoder, no_label, FAST, CPU)
+        finetune.run(tiny_encoder, no_label, FAST, CPU)
     with pytest.raises(DataError, match="no split 'val'"):
-        finetune.run(TinyEncoder, make_source(), replace(FAST, test_split="val"), CPU)
+        finetune.run(tiny_encoder, make_source(), replace(FAST, test_split="val"), CPU)
     for bad in (dict(epochs=0), dict(batch_size=1), dict(val_fraction=1.0), dict(seeds=()), dict(sampling="grid"),
                 dict(pooling=("cls", "median")), dict(vote_passes=0)):
         with pytest.raises(ConfigError):
-            finetune.run(TinyEncoder, make_source(), replace(FAST, **bad), CPU)
+            finetune.run(tiny_encoder, make_source(), replace(FAST, **bad), CPU)
 
 
 def test_options_parse_from_the_command_line() -> None:

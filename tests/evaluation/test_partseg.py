@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pointdistill.data.base import ArraySplit, DatasetSource
 from pointdistill.errors import ConfigError, DataError
@@ -24,44 +22,10 @@ from pointdistill.evaluation.partseg import (
     restrict_predictions,
     shape_ious,
 )
-from pointdistill.models.base import EncoderOutput, PointEncoder
 from pointdistill.models.vit import PointViT
-from pointdistill.ops import group_patches
 
 CPU = torch.device("cpu")
 SEG_CLASSES = {"rod": [0, 1], "disc": [2, 3, 4]}
-
-
-class TinyEncoder(PointEncoder):
-    """Patch tokens (or, with ``per_point``, one token per point) and residual MLP blocks with hidden outputs."""
-
-    def __init__(self, dim: int = 16, depth: int = 4, groups: int = 16, per_point: bool = False) -> None:
-        super().__init__()
-        self.token_dim = self.feature_dim = dim
-        self.groups, self.per_point = groups, per_point
-        self.embed = nn.Sequential(nn.Linear(3, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU()) for _ in range(depth)
-        )
-
-    def forward(
-        self, points: torch.Tensor, *, num_groups: int | None = None, return_hidden: Sequence[int] | None = None
-    ) -> EncoderOutput:
-        if self.per_point:
-            x, centers = self.embed(points), points
-        else:
-            patches = group_patches(points, num_groups or self.groups, 8)
-            x = self.embed(patches.neighborhoods + patches.centers.unsqueeze(2)).amax(dim=2)
-            centers = patches.centers
-        wanted = list(return_hidden or [])
-        hidden = {}
-        for index, block in enumerate(self.blocks):
-            x = x + block(x)
-            if index in wanted:
-                hidden[index] = x
-        return EncoderOutput(
-            tokens=x, centers=centers, global_feature=x.mean(dim=1), hidden=[hidden[i] for i in wanted]
-        )
 
 
 def part_clouds(per_class: int, seed: int, points: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,8 +107,8 @@ def test_interpolation_is_exact_at_the_centres_and_convex_elsewhere() -> None:
     assert interpolate_features(torch.zeros(1, 1, 3), line, values).item() == pytest.approx(expected.item())
 
 
-def test_per_point_tokens_skip_interpolation() -> None:
-    encoder = TinyEncoder(per_point=True)
+def test_per_point_tokens_skip_interpolation(tiny_encoder) -> None:
+    encoder = tiny_encoder(per_point=True)
     model = PartSegmenter(encoder, [1, 3], [16, 16], 2, 5, label_dim=4, propagation_dims=(8,), hidden=(8,)).eval()
     logits = model(torch.randn(3, 20, 3), torch.tensor([0, 1, 1]))
     assert logits.shape == (3, 20, 5) and torch.isfinite(logits).all()
@@ -157,8 +121,8 @@ def test_part_table_from_seg_classes() -> None:
     assert table[1].nonzero().flatten().tolist() == [2, 3, 4]
 
 
-def test_short_run_gives_finite_miou_and_selects_on_validation() -> None:
-    result = partseg.run(lambda: TinyEncoder(), make_source(), FAST, CPU)
+def test_short_run_gives_finite_miou_and_selects_on_validation(tiny_encoder) -> None:
+    result = partseg.run(lambda: tiny_encoder(groups=16), make_source(), FAST, CPU)
     assert result["protocol"] == "partseg" and result["headline"] == "test_inst_miou"
     for key in ("test_inst_miou", "test_cls_miou", "val_selected_test_inst_miou", "val_selected_test_cls_miou"):
         assert 0.0 <= result[key] <= 100.0, key
@@ -182,36 +146,36 @@ def test_runs_with_the_real_vit_and_its_drop_path() -> None:
     assert np.isfinite(result["test_inst_miou"])
 
 
-def test_bad_input_is_named() -> None:
+def test_bad_input_is_named(tiny_encoder) -> None:
     no_table = make_source()
     no_table.info = {}
     with pytest.raises(DataError, match="seg_classes"):
-        partseg.run(TinyEncoder, no_table, FAST, CPU)
+        partseg.run(tiny_encoder, no_table, FAST, CPU)
     source = make_source()
     arrays = dict(source.splits["train"].arrays)
     del arrays["part"]
     source.splits["train"] = ArraySplit(arrays, origin="train")
     with pytest.raises(DataError, match=r"train\[0\].*'part'"):
-        partseg.run(TinyEncoder, source, FAST, CPU)
+        partseg.run(tiny_encoder, source, FAST, CPU)
     source = make_source()
     arrays = dict(source.splits["train"].arrays)
     arrays["part"] = arrays["part"][:, :10]
     source.splits["train"] = ArraySplit(arrays, origin="train")
     with pytest.raises(DataError, match="10 labels for 64 points"):
-        partseg.run(TinyEncoder, source, FAST, CPU)
+        partseg.run(tiny_encoder, source, FAST, CPU)
     source = make_source()
     arrays = dict(source.splits["test"].arrays)
     arrays["part"] = arrays["part"].copy()
     arrays["part"][0, 5] = 4  # a disc part on a rod
     source.splits["test"] = ArraySplit(arrays, origin="test")
     with pytest.raises(DataError, match=r"test\[0\].*part id 4"):
-        partseg.run(TinyEncoder, source, FAST, CPU)
+        partseg.run(tiny_encoder, source, FAST, CPU)
     with pytest.raises(ConfigError, match="blocks"):
-        partseg.run(TinyEncoder, make_source(), replace(FAST, blocks=(7,)), CPU)
+        partseg.run(tiny_encoder, make_source(), replace(FAST, blocks=(7,)), CPU)
     with pytest.raises(ConfigError, match="never uses test"):
-        partseg.run(TinyEncoder, make_source(), replace(FAST, val_split="test"), CPU)
+        partseg.run(tiny_encoder, make_source(), replace(FAST, val_split="test"), CPU)
     with pytest.raises(ConfigError, match="partseg.epochs"):
-        partseg.run(TinyEncoder, make_source(), replace(FAST, epochs=0), CPU)
+        partseg.run(tiny_encoder, make_source(), replace(FAST, epochs=0), CPU)
 
 
 def test_options_parse_from_the_command_line() -> None:

@@ -36,20 +36,21 @@ from pointdistill.data.base import DatasetSource
 from pointdistill.errors import ConfigError, DataError
 from pointdistill.evaluation.common import EncoderFactory, options_dict, percent, require_labels
 from pointdistill.evaluation.features import autocast_context, eval_mode
-from pointdistill.evaluation.finetune import (
+from pointdistill.evaluation.heads import PartSegmenter
+from pointdistill.evaluation.supervised import (
     Clouds,
     FitSettings,
     carve_validation,
     check_common,
     fit,
+    fresh_encoder,
     load_clouds,
     mean_std,
+    open_splits,
     random_scale_translate,
     resolved_precision,
     seeded,
-    set_drop_path,
 )
-from pointdistill.evaluation.heads import PartSegmenter
 from pointdistill.models.base import PointEncoder
 
 HEADLINE = "test_inst_miou"
@@ -263,9 +264,7 @@ def _train_one_seed(
 ) -> dict[str, Any]:
     train, val, test = data["train"], data["val"], data["test"]
     with seeded(device):
-        torch.manual_seed(seed)
-        encoder = encoder_factory()
-        drop_path_blocks = set_drop_path(encoder, options.drop_path) if options.drop_path is not None else None
+        encoder, drop_path_blocks = fresh_encoder(encoder_factory, seed, options.drop_path)
         model, blocks = _build_model(
             encoder.to(device), train.points[:2], len(classes), table.shape[1], options, device
         )
@@ -286,11 +285,7 @@ def _train_one_seed(
 
         fitted = fit(
             model, len(train), step_loss, validate if val is not None else None,
-            FitSettings(
-                options.epochs, options.batch_size, options.lr, options.min_lr, options.weight_decay,
-                options.warmup_epochs, options.grad_clip, options.precision, options.progress,
-            ),
-            generator, device, f"partseg seed {seed}",
+            FitSettings.from_options(options), generator, device, f"partseg seed {seed}",
         )
         last = evaluate(model, test, table, options.batch_size, device, options.precision)
         record: dict[str, Any] = {
@@ -314,14 +309,7 @@ def _load_data(source: DatasetSource, options: Options, table: torch.Tensor) -> 
     num_classes = len(source.classes)
     load = dict(num_points=options.num_points, num_classes=num_classes, sampling=options.sampling,
                 protocol="partseg", with_parts=True, progress=options.progress)
-    train_split, test_split = source.split(options.train_split), source.split(options.test_split)
-    if len(train_split) < num_classes:
-        raise DataError(
-            source.root, f"partseg: split {options.train_split!r} has {len(train_split)} samples, fewer than the "
-            f"{num_classes} categories"
-        )
-    if len(test_split) == 0:
-        raise DataError(source.root, f"partseg: split {options.test_split!r} is empty")
+    train_split, test_split = open_splits(source, options, num_classes, "partseg", "categories")
     train = load_clouds(train_split, desc=f"load {options.train_split}", **load)
     test = load_clouds(test_split, desc=f"load {options.test_split}", **load)
     if options.val_split is not None:

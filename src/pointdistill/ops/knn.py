@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from pointdistill.ops.gather import valid_mask
@@ -32,6 +34,20 @@ def _sort_keys(dist: torch.Tensor) -> torch.Tensor:
     return (bits << 32) | torch.arange(n, device=dist.device, dtype=torch.int64)
 
 
+def _distance_blocks(
+    query: torch.Tensor, ref: torch.Tensor, ref_lengths: torch.Tensor | None, chunk_elements: int
+) -> Iterator[torch.Tensor]:
+    """Float32 squared distances [B, rows, N] from consecutive row chunks of ``query`` to ``ref``, padding points
+    (index >= ``ref_lengths[b]``) at +inf: the one chunk loop both searches run, so memory stays O(chunk * N)."""
+    batch, n = ref.shape[0], ref.shape[1]
+    query, ref = query.float(), ref.float()
+    mask = valid_mask(ref_lengths, batch, n, ref.device)
+    rows = _chunk_rows(batch, n, chunk_elements)
+    for start in range(0, query.shape[1], rows):
+        dist = _sq_distances(query[:, start : start + rows], ref)
+        yield dist if mask is None else dist.masked_fill(~mask.unsqueeze(1), float("inf"))
+
+
 def knn(
     query: torch.Tensor,
     ref: torch.Tensor,
@@ -48,26 +64,19 @@ def knn(
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    batch, m, _ = query.shape
     n = ref.shape[1]
     if n == 0:
         raise ValueError("cannot search neighbours in an empty cloud")
-    query, ref = query.float(), ref.float()
-    mask = valid_mask(ref_lengths, batch, n, ref.device)
     k_eff = min(k, n)
-    rows = _chunk_rows(batch, n, chunk_elements)
     dists, idxs = [], []
-    for start in range(0, m, rows):
-        d = _sq_distances(query[:, start : start + rows], ref)
-        if mask is not None:
-            d = d.masked_fill(~mask.unsqueeze(1), float("inf"))
+    for d in _distance_blocks(query, ref, ref_lengths, chunk_elements):
         keys = _sort_keys(d).topk(k_eff, dim=-1, largest=False).values
         idx = (keys & 0xFFFFFFFF).long()
         dists.append(d.gather(-1, idx))
         idxs.append(idx)
     dist, idx = torch.cat(dists, 1), torch.cat(idxs, 1)
     invalid = ~torch.isfinite(dist)
-    if mask is not None and invalid.any():
+    if ref_lengths is not None and invalid.any():
         idx = torch.where(invalid, idx[..., :1].expand_as(idx), idx)
         dist = torch.where(invalid, dist[..., :1].expand_as(dist), dist)
     if k > k_eff:
@@ -91,20 +100,13 @@ def ball_query(
     Slots beyond the points found repeat the first point found. A query with no point in its ball gets its nearest
     point instead (PointNet++ would silently return index 0, an arbitrary point).
     """
-    batch, m, _ = query.shape
     n = ref.shape[1]
     if n == 0:
         raise ValueError("cannot search neighbours in an empty cloud")
-    query, ref = query.float(), ref.float()
-    mask = valid_mask(ref_lengths, batch, n, ref.device)
     k_eff = min(k, n)
-    rows = _chunk_rows(batch, n, chunk_elements)
     order = torch.arange(n, device=ref.device)
     out = []
-    for start in range(0, m, rows):
-        d = _sq_distances(query[:, start : start + rows], ref)
-        if mask is not None:
-            d = d.masked_fill(~mask.unsqueeze(1), float("inf"))
+    for d in _distance_blocks(query, ref, ref_lengths, chunk_elements):
         inside = d <= radius * radius
         rank = torch.where(inside, order, n)
         idx = rank.topk(k_eff, dim=-1, largest=False).values
