@@ -49,3 +49,21 @@ def test_errors(encoder_factory, source, helpers):
         knn.run(encoder_factory, source, knn.Options(num_points=32, vote="soft"), CPU)
     with pytest.raises(DataError, match="needs class labels"):
         knn.run(encoder_factory, helpers.make_source(labelled=False), knn.Options(num_points=32), CPU)
+
+
+def test_standardize_is_reported_and_keeps_separable_shapes_separable(encoder_factory, source):
+    result = knn.run(encoder_factory, source, knn.Options(num_points=32, ks=(3,), standardize=True), CPU)
+    assert result["options"]["standardize"] is True
+    assert result["test_accuracy"] >= 85.0
+
+
+def test_standardize_recovers_classes_that_loud_dimensions_hide():
+    """Large uninformative directions swamp cosine similarity; z-scoring with train statistics recovers the classes."""
+    labels = torch.arange(3).repeat_interleave(20)
+    informative = torch.eye(3)[labels] + 0.05 * torch.randn(60, 3, generator=torch.Generator().manual_seed(0))
+    features = torch.cat([informative, 30 * torch.randn(60, 2, generator=torch.Generator().manual_seed(1))], 1)
+    train, test = features[::2], features[1::2]
+    raw = knn.knn_predict(train, labels[::2], test, [5], 3)[5]
+    mean, std = train.mean(0), train.std(0)
+    scaled = knn.knn_predict((train - mean) / std, labels[::2], (test - mean) / std, [5], 3)[5]
+    assert (scaled == labels[1::2]).float().mean() > 0.95 > (raw == labels[1::2]).float().mean()

@@ -4,6 +4,10 @@ Features are L2-normalised; each test shape takes its k most similar train shape
 default: neighbour i adds exp(sim_i / temperature) to its class (the DINO k-NN, temperature 0.07), which breaks the
 ties a plain count makes common at small k; ``majority`` counts neighbours, ties going to the lower class index.
 The headline ``test_accuracy`` is the accuracy at the largest k (k = 20 by default).
+
+``standardize`` (off by default, the usual protocol) z-scores every feature dimension with the train split's mean
+and deviation before the cosine: the default feature concatenates CLS, max- and mean-pooled tokens, whose scales
+differ, and a few large shared directions can otherwise decide every similarity.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Options(ClassificationOptions):
     ks: tuple[int, ...] = (5, 20)
     vote: str = "weighted"
     temperature: float = 0.07
+    standardize: bool = False
 
 
 def check_vote(ks: Sequence[int], vote: str, temperature: float, n_train: int) -> None:
@@ -85,6 +90,9 @@ def run(encoder_factory: EncoderFactory, source: DatasetSource, options: Options
     require_labels(source, "knn")
     check_vote(ks, options.vote, options.temperature, len(source.split(options.train_split)))
     x_train, y_train, x_test, y_test = train_test_features(encoder_factory, source, options, device, "knn")
+    if options.standardize:
+        mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     num_classes = max(len(source.classes), int(max(y_train.max(), y_test.max())) + 1)
     predictions = knn_predict(
         torch.from_numpy(x_train), torch.from_numpy(y_train), torch.from_numpy(x_test), ks, num_classes,
