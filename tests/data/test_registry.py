@@ -158,7 +158,7 @@ def test_synthetic_spec_is_delegated(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append((kind, options))
         return DatasetSource("synthetic", Path("."), [], {})
 
-    monkeypatch.setattr(synthetic_package, "synthetic_source", fake, raising=False)
+    monkeypatch.setattr(synthetic_package, "synthetic_source", fake)
     assert open_dataset("synthetic:scans", count=8, seed=1, num_points=64).format == "synthetic"
     assert calls == [("scans", {"count": 8, "seed": 1, "num_points": 64})]
     with pytest.raises(DataError, match="unknown synthetic kind 'trees'"):
@@ -166,8 +166,6 @@ def test_synthetic_spec_is_delegated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_real_synthetic_shapes() -> None:
-    if not hasattr(synthetic_package, "synthetic_source"):
-        pytest.skip("pointdistill.data.synthetic.synthetic_source is not written yet")
     source = open_dataset("synthetic:shapes", count=8, seed=0, num_points=128)
     assert sum(len(split) for split in source.splits.values()) == 8  # count is the total over train and test
     assert source.split("train")[0]["points"].shape == (128, 3)

@@ -85,6 +85,3 @@ def box_crop(
     local = (points - seed) @ (frame * scales).astype(points.dtype, copy=False)
     return _nearest(np.abs(local).max(axis=1), crop_size(len(points), scale))
 
-
-CROPS = {"nearest": nearest_fraction_crop, "box": box_crop}
-"""Crop kinds by name, as configs spell them."""

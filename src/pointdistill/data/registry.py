@@ -61,10 +61,8 @@ def _open_synthetic(spec: str, options: dict[str, Any]) -> DatasetSource:
     kind = spec[len(SYNTHETIC_PREFIX):]
     if kind not in SYNTHETIC_KINDS:
         raise DataError(spec, f"unknown synthetic kind {kind!r} (choose from {list(SYNTHETIC_KINDS)})")
-    try:
-        from pointdistill.data.synthetic import synthetic_source
-    except ImportError as error:
-        raise DataError(spec, f"synthetic data is unavailable: {error}") from None
+    from pointdistill.data.synthetic import synthetic_source
+
     return synthetic_source(kind, **options)
 
 

@@ -22,6 +22,7 @@ from pointdistill.errors import ConfigError
 from pointdistill.models.base import POOLINGS, PointEncoder, pooled_features
 from pointdistill.ops.fps import farthest_point_sample
 from pointdistill.ops.gather import gather_points
+from pointdistill.training.precision import resolve_precision
 
 SAMPLINGS = ("fps", "random")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -98,10 +99,6 @@ def _bf16_wanted(precision: str, device: torch.device) -> bool:
         raise ConfigError(f"precision: {precision!r} is not one of {list(PRECISIONS)}")
     if precision != "auto":
         return precision == "bf16"
-    try:
-        from pointdistill.training.precision import resolve_precision
-    except ImportError:
-        return False
     return resolve_precision("auto", device) == "bf16"
 
 

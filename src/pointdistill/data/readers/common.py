@@ -35,12 +35,6 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise DataError(path, f"folder not found (expected {what})")
-    return path
-
-
 def read_lines(path: Path) -> list[str]:
     """Non-empty, stripped lines of a small text index file (split lists, class names)."""
     require_file(path)
