@@ -8,7 +8,7 @@ setup:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
 demo: setup
-	$(PYTHON) -m pointdistill demo --out demo-run
+	$(PYTHON) -m pointdistill demo --out demo-run --resume
 
 test: setup
 	$(PYTHON) -m pytest -q

@@ -100,7 +100,9 @@ def run_demo(out_dir: str | Path, settings: DemoSettings, progress: bool = True,
     device = resolve_device(config.train.device)
     started = time.monotonic()
 
-    summary = pretrain(config, out / "pretrain", resume=resume, max_minutes=settings.minutes, progress=progress)
+    summary = pretrain(
+        config, out / "pretrain", resume=resume, max_minutes=settings.minutes, progress=progress and config.train.progress
+    )
     source = probe_source(config, settings)
     records = read_metrics(summary.metrics)
     curves = plot_training_curves(records, out / "training_curves.png", title="DCGLR pretraining (demo)")
