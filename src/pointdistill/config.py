@@ -21,6 +21,7 @@ import yaml
 from pointdistill.data.config import DataConfig
 from pointdistill.errors import ConfigError
 from pointdistill.evaluation.config import OnlineEvalConfig
+from pointdistill.methods import METHOD_CLASSES
 from pointdistill.methods.config import DCGLRConfig
 from pointdistill.models.config import EncoderConfig
 from pointdistill.training.config import OptimConfig, TrainConfig
@@ -43,7 +44,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-METHODS = ("dcglr",)
 _PRESET_PACKAGE = "pointdistill.configs"
 
 
@@ -198,8 +198,8 @@ def load_config(name: str | None = None, overrides: list[str] | None = None, **u
         apply_updates(config, nest(path, value), "", "override")
     if updates:
         apply_updates(config, updates, "", "argument")
-    if config.method not in METHODS:
-        raise ConfigError(f"method: {config.method!r} is not one of {list(METHODS)}")
+    if config.method not in METHOD_CLASSES:
+        raise ConfigError(f"method: {config.method!r} is not one of {list(METHOD_CLASSES)}")
     return config
 
 

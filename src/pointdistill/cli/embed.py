@@ -22,30 +22,14 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from pointdistill.data.base import validate_points
+from pointdistill.data.readers.folder import is_shape_file, read_shape_file
 from pointdistill.errors import ConfigError, DataError
 
 
 def _single_file(path: Path, num_points: int, seed: int) -> dict[str, Any]:
-    """One point or mesh file as a sample; meshes are surface-sampled with a generator fixed by the file name."""
-    from pointdistill.data.base import validate_points
-    from pointdistill.data.readers.mesh import file_rng, load_mesh, sample_surface
-    from pointdistill.data.readers.pointfiles import POINT_LOADERS
-
-    suffix = path.suffix.lower()
-    if suffix in POINT_LOADERS:
-        points = POINT_LOADERS[suffix](path)
-    else:
-        vertices, triangles = load_mesh(path)
-        points = vertices if triangles is None else sample_surface(
-            vertices, triangles, num_points, file_rng(path.stem, seed), path
-        )[0]
-    return {"points": validate_points(points, path), "name": path.stem}
-
-
-def _is_shape_file(path: Path) -> bool:
-    from pointdistill.data.readers.pointfiles import MESH_SUFFIXES, POINT_LOADERS
-
-    return path.suffix.lower() in tuple(POINT_LOADERS) + MESH_SUFFIXES
+    """One point or mesh file as a sample (meshes sampled with a generator fixed by the file name)."""
+    return {"points": validate_points(read_shape_file(path, num_points, seed)["points"], path), "name": path.stem}
 
 
 def iter_samples(
@@ -62,7 +46,7 @@ def iter_samples(
         path = Path(text).expanduser()
         if not path.exists():
             raise DataError(path, "no such file or folder")
-        if path.is_file() and data_format == "auto" and _is_shape_file(path):
+        if path.is_file() and data_format == "auto" and is_shape_file(path):
             try:
                 detect_format(path)
             except DataError:

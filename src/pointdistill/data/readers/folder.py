@@ -16,6 +16,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from pointdistill.data.base import DatasetSource, LazySplit, Sample
 from pointdistill.data.readers.common import make_sample, natural_key
 from pointdistill.data.readers.mesh import file_rng, load_mesh, sample_surface
@@ -27,13 +29,13 @@ SUFFIXES = tuple(POINT_LOADERS) + MESH_SUFFIXES
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def _is_shape(path: Path) -> bool:
+def is_shape_file(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES and path.is_file() and not path.name.startswith(".")
 
 
 def _files(folder: Path, recursive: bool) -> list[Path]:
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted((f for f in found if _is_shape(f)), key=lambda f: natural_key(str(f.relative_to(folder))))
+    return sorted((f for f in found if is_shape_file(f)), key=lambda f: natural_key(str(f.relative_to(folder))))
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -47,7 +49,7 @@ def locate(path: Path) -> Path | None:
         return None
     for depth in range(4):
         pattern = "/".join(["*"] * (depth + 1))
-        if any(_is_shape(f) for f in path.glob(pattern)):
+        if any(is_shape_file(f) for f in path.glob(pattern)):
             return path
     return None
 
@@ -88,19 +90,26 @@ def _scan(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]], lis
     return [], {"all": [(f, -1) for f in loose]}, []
 
 
+def read_shape_file(path: Path, num_points: int = 1024, seed: int = 0, name: str | None = None) -> dict[str, np.ndarray]:
+    """The fields of one point or mesh file: ``points`` (and ``normals`` for a sampled mesh surface).
+
+    Meshes are surface-sampled to ``num_points`` with a generator fixed by ``name`` (default: the file stem) and
+    ``seed``, so the same file always gives the same cloud; point files are returned as stored.
+    """
+    suffix = path.suffix.lower()
+    if suffix in POINT_LOADERS:
+        return {"points": POINT_LOADERS[suffix](path)}
+    vertices, triangles = load_mesh(path)
+    if triangles is None:
+        return {"points": vertices}
+    points, normals = sample_surface(vertices, triangles, num_points, file_rng(name or path.stem, seed), path)
+    return {"points": points, "normals": normals}
+
+
 def _load(item: tuple[Path, int], root: Path, num_classes: int, num_points: int, seed: int) -> Sample:
     path, label = item
     name = path.relative_to(root).with_suffix("").as_posix()
-    suffix = path.suffix.lower()
-    if suffix in POINT_LOADERS:
-        fields = {"points": POINT_LOADERS[suffix](path)}
-    else:
-        vertices, triangles = load_mesh(path)
-        if triangles is None:
-            fields = {"points": vertices}
-        else:
-            points, normals = sample_surface(vertices, triangles, num_points, file_rng(name, seed), path)
-            fields = {"points": points, "normals": normals}
+    fields = read_shape_file(path, num_points, seed, name)
     if label >= 0:
         fields["label"] = label
     return make_sample(fields, name, path, num_classes)
