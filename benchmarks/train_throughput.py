@@ -25,7 +25,7 @@ from pointdistill.config import load_config
 from pointdistill.data.loader import build_loader
 from pointdistill.methods.base import StepInfo
 from pointdistill.training.engine import Trainer
-from pointdistill.training.precision import Precision
+from pointdistill.utils.precision import Precision
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 

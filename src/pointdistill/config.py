@@ -1,4 +1,13 @@
-"""Typed configuration: dataclass schemas, YAML presets, dotted overrides.
+"""Typed configuration: registered section dataclasses, YAML presets, dotted overrides.
+
+A run's :class:`Config` is ``method`` and ``seed`` plus one *section* per registered dataclass. The config core
+defines no section itself: the package that owns a section registers it (``data`` by the data layer, ``encoder`` by
+the models, ``optim`` and ``train`` by the training engine, ``online_eval`` by the evaluation, and each method its
+own section, keyed by the method's name, from the method's own module). So adding a method adds files and never edits
+this module, and this module imports no other layer: it sits below all of them.
+
+The built-in section providers and any installed plug-ins (entry-point group ``pointdistill.plugins``) are imported
+the first time a Config is made: that is plug-in discovery by module name, not an import of an upper layer.
 
 Defaults live in the section dataclasses (they are the papers' defaults); a YAML preset in ``pointdistill/configs``
 overrides some of them (and may ``inherit`` another preset); ``key=value`` overrides on the command line come last.
@@ -8,40 +17,144 @@ listing the valid ones.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import difflib
+import importlib
 import types
 import typing
-from dataclasses import dataclass, field
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pointdistill.data.config import DataConfig
 from pointdistill.errors import ConfigError
-from pointdistill.evaluation.config import OnlineEvalConfig
-from pointdistill.methods import METHOD_CLASSES
-from pointdistill.methods.config import DCGLRConfig
-from pointdistill.models.config import EncoderConfig
-from pointdistill.training.config import OptimConfig, TrainConfig
+
+BUILTIN_PROVIDERS = (
+    "pointdistill.data.config",
+    "pointdistill.models.config",
+    "pointdistill.training.config",
+    "pointdistill.evaluation.config",
+    "pointdistill.methods",
+)
+"""Modules that register the built-in sections when imported (the methods package imports every method module)."""
+
+PLUGIN_GROUP = "pointdistill.plugins"
+"""Entry-point group of third-party modules that register sections or methods when imported."""
+
+_RUN_KEYS = ("method", "seed")
+_SECTIONS: dict[str, type] = {}
+_METHOD_SECTIONS: set[str] = set()
+_discovered = False
 
 
-@dataclass
+def register_section(name: str, schema: type, *, method: bool = False) -> type:
+    """Make ``schema`` (a dataclass) the config section ``name``; ``method=True`` marks a method's own section.
+
+    Registering the same class twice is a no-op (modules may be re-imported); another class under a taken name is
+    refused, so two plug-ins cannot silently shadow each other.
+    """
+    if not dataclasses.is_dataclass(schema):
+        raise TypeError(f"config section {name!r} must be a dataclass, got {schema!r}")
+    if name in _RUN_KEYS or not name.isidentifier():
+        raise ValueError(f"{name!r} cannot name a config section")
+    if _SECTIONS.get(name, schema) is not schema:
+        raise ValueError(f"config section {name!r} is already registered by {_SECTIONS[name].__module__}")
+    _SECTIONS[name] = schema
+    if method:
+        _METHOD_SECTIONS.add(name)
+    return schema
+
+
+def discover_sections() -> None:
+    """Import the built-in section providers and installed plug-ins, once per process."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in BUILTIN_PROVIDERS:
+        importlib.import_module(module)
+    for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        entry.load()
+
+
+def method_names() -> list[str]:
+    """Names of the registered methods (each has a config section of that name)."""
+    discover_sections()
+    return sorted(_METHOD_SECTIONS)
+
+
 class Config:
-    """A whole run: which method, on what data, with which encoder, optimiser and engine settings."""
+    """A whole run: ``method``, ``seed`` and one dataclass per registered section (``config.data``, ``config.train``,
+    ``config.dcglr``, ...).
 
-    method: str = "dcglr"
-    seed: int = 0
-    data: DataConfig = field(default_factory=DataConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    dcglr: DCGLRConfig = field(default_factory=DCGLRConfig)
-    online_eval: OnlineEvalConfig = field(default_factory=OnlineEvalConfig)
+    Every non-method section is always present. A method's section is made (with its defaults) when first read or
+    written, so a config names only the method it runs: :meth:`to_dict` holds ``method``'s section and no other.
+    """
+
+    def __init__(self, method: str = "dcglr", seed: int = 0, **sections: Any) -> None:
+        discover_sections()
+        self.method = method
+        self.seed = seed
+        self._sections: dict[str, Any] = {
+            name: schema() for name, schema in _SECTIONS.items() if name not in _METHOD_SECTIONS
+        }
+        for name, value in sections.items():
+            if not isinstance(value, _schema(name)):
+                raise ConfigError(f"section {name}: expected {_schema(name).__name__}, got {type(value).__name__}")
+            self._sections[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self.section(name)
+        except ConfigError as error:
+            raise AttributeError(str(error)) from None
+
+    def section(self, name: str) -> Any:
+        """The section ``name``; a registered method's section is created with its defaults on first use."""
+        sections = self.__dict__["_sections"]
+        if name not in sections:
+            sections[name] = _schema(name)()
+        return sections[name]
+
+    @property
+    def method_config(self) -> Any:
+        """The section of the method this config runs (``config.section(config.method)``)."""
+        return self.section(self.method)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with the given sections (or ``method`` / ``seed``) replaced; the sections are not copied."""
+        clone = copy.copy(self)
+        clone._sections = dict(self._sections)
+        for name, value in sections.items():
+            if name in _RUN_KEYS:
+                setattr(clone, name, value)
+            else:
+                clone._sections[name] = value
+        return clone
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data: dict[str, Any] = {"method": self.method, "seed": self.seed}
+        for name, value in self._sections.items():
+            if name not in _METHOD_SECTIONS:
+                data[name] = dataclasses.asdict(value)
+        data[self.method] = dataclasses.asdict(self.method_config)
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Config({self.to_dict()!r})"
+
+
+def _schema(name: str) -> type:
+    if name not in _SECTIONS:
+        raise ConfigError(f"no config section {name!r}; registered: {', '.join(_SECTIONS)}")
+    return _SECTIONS[name]
 
 
 _PRESET_PACKAGE = "pointdistill.configs"
@@ -149,13 +262,16 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
 
 
 def apply_updates(obj: Any, updates: dict[str, Any], prefix: str, label: str) -> None:
-    """Write ``updates`` into dataclass ``obj`` recursively, validating every key and value."""
+    """Write ``updates`` into dataclass ``obj`` (or a whole :class:`Config`) recursively, validating every key and
+    value."""
+    if isinstance(obj, Config):
+        _apply_to_config(obj, updates, label)
+        return
     types_ = _field_types(type(obj))
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
         if key not in types_:
-            valid = ", ".join(f"{prefix}{k}" for k in types_)
-            raise ConfigError(f"{label}: unknown config key {dotted!r}; valid keys here: {valid}")
+            raise ConfigError(_unknown_key(label, dotted, [f"{prefix}{k}" for k in types_]))
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -163,6 +279,36 @@ def apply_updates(obj: Any, updates: dict[str, Any], prefix: str, label: str) ->
             apply_updates(current, value, f"{dotted}.", label)
         else:
             setattr(obj, key, _coerce(value, types_[key], f"{label}: {dotted}"))
+
+
+def _unknown_key(label: str, key: str, valid: list[str]) -> str:
+    """The message for a key the schema lacks, with the closest valid key when it looks like a typo."""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{label}: unknown config key {key!r}{hint}; valid keys here: {', '.join(valid)}"
+
+
+def _apply_to_config(config: Config, updates: dict[str, Any], label: str) -> None:
+    """Top level of a config: ``method`` and ``seed`` first (a later section may be the named method's), then
+    sections by name."""
+    run_types = {"method": str, "seed": int}
+    for key in _RUN_KEYS:
+        if key in updates:
+            setattr(config, key, _coerce(updates[key], run_types[key], f"{label}: {key}"))
+    for key, value in updates.items():
+        if key in _RUN_KEYS:
+            continue
+        if key not in _SECTIONS:
+            raise ConfigError(_unknown_key(label, key, [*_RUN_KEYS, *_SECTIONS]))
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label}: {key} is a section; expected a mapping, got {value!r}")
+        apply_updates(config.section(key), value, f"{key}.", label)
+
+
+def check_method(config: Config) -> None:
+    """Raise ConfigError unless ``config.method`` names a registered method."""
+    if config.method not in _METHOD_SECTIONS:
+        raise ConfigError(f"method: {config.method!r} is not one of {method_names()}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -198,8 +344,7 @@ def load_config(name: str | None = None, overrides: list[str] | None = None, **u
         apply_updates(config, nest(path, value), "", "override")
     if updates:
         apply_updates(config, updates, "", "argument")
-    if config.method not in METHOD_CLASSES:
-        raise ConfigError(f"method: {config.method!r} is not one of {list(METHOD_CLASSES)}")
+    check_method(config)
     return config
 
 
@@ -207,6 +352,7 @@ def config_from_dict(data: dict[str, Any], label: str = "saved config") -> Confi
     """Rebuild a Config from ``Config.to_dict()`` output (checkpoints, run folders)."""
     config = Config()
     apply_updates(config, data, "", label)
+    check_method(config)
     return config
 
 

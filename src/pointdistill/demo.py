@@ -26,6 +26,7 @@ from pointdistill.data.posed import PosedSplit, SubsetSplit
 from pointdistill.data.synthetic import synthetic_source
 from pointdistill.evaluation import diagnose, knn, svm
 from pointdistill.evaluation.diagnostics import read_metrics
+from pointdistill.evaluation.online import online_callbacks
 from pointdistill.evaluation.plots import plot_training_curves
 from pointdistill.training.engine import RunSummary, pretrain
 
@@ -101,7 +102,8 @@ def run_demo(out_dir: str | Path, settings: DemoSettings, progress: bool = True,
     started = time.monotonic()
 
     summary = pretrain(
-        config, out / "pretrain", resume=resume, max_minutes=settings.minutes, progress=progress and config.train.progress
+        config, out / "pretrain", resume=resume, max_minutes=settings.minutes,
+        progress=progress and config.train.progress, callbacks=online_callbacks(config),
     )
     source = probe_source(config, settings)
     records = read_metrics(summary.metrics)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pointdistill.data import registry
+from pointdistill.config import load_config
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.config import OnlineEvalConfig
-from pointdistill.evaluation.online import OnlineProbe
+from pointdistill.evaluation import online
+from pointdistill.evaluation.online import OnlineProbe, online_callbacks
 
 
 def write_dataset(path, helpers, labelled: bool = True):
@@ -33,8 +34,8 @@ def config(source: str, **changes) -> OnlineEvalConfig:
 def test_knn_probe_scores_caches_and_restores_mode(tmp_path, helpers, monkeypatch):
     path = write_dataset(tmp_path / "shapes.npz", helpers)
     opened = []
-    original = registry.open_dataset
-    monkeypatch.setattr(registry, "open_dataset", lambda *a, **k: opened.append(a) or original(*a, **k))
+    original = online.open_dataset
+    monkeypatch.setattr(online, "open_dataset", lambda *a, **k: opened.append(a) or original(*a, **k))
     probe = OnlineProbe(config(path), "cpu")
     encoder = helpers.StandInEncoder().train()
     first = probe(encoder, step=10)
@@ -69,3 +70,21 @@ def test_non_finite_features_stop_training(tmp_path, helpers):
     probe = OnlineProbe(config(write_dataset(tmp_path / "s.npz", helpers)), "cpu")
     with pytest.raises(TrainingError, match="step 7"):
         probe(encoder, step=7)
+
+
+class _Method:
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        self.encoder = encoder
+
+    def teacher_encoder(self) -> torch.nn.Module:
+        return self.encoder
+
+
+def test_probe_is_a_training_callback_every_few_steps(tmp_path, helpers):
+    path = write_dataset(tmp_path / "shapes.npz", helpers)
+    assert online_callbacks(load_config(None)) == []  # disabled by default
+    (probe,) = online_callbacks(load_config(None, [f"online_eval.source={path}", "online_eval.enabled=true",
+                                                   "online_eval.every_steps=5", "online_eval.num_points=32"]))
+    method = _Method(helpers.StandInEncoder())
+    assert probe.on_step_end(4, method) is None
+    assert probe.on_step_end(5, method)["online/knn_accuracy"] >= 80.0

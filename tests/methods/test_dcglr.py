@@ -163,6 +163,7 @@ def _train(method: DCGLR, steps: int, lr: float) -> list[float]:
         method.before_optimizer_step(info)
         optimizer.step()
         method.update_teacher(info)
+        method.commit_statistics()
         losses.append(loss.item())
     return losses
 

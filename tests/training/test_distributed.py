@@ -19,14 +19,13 @@ from pointdistill.training import distributed as dist_utils
 from pointdistill.training.checkpoint import load_checkpoint
 from pointdistill.training.engine import Trainer
 
-# No drop-path and no half-resolution copies (their random FPS start differs per rank), so 2 x 4 shapes over two
+# Drop-path and the half-resolution copies' random FPS starts are drawn per sample, so 2 x 4 shapes over two
 # processes must give the same update as 8 shapes in one.
 TINY_DCGLR = [
     "data.num_points=256",
     "dcglr.global_points=256",
     "dcglr.local_points=64",
     "dcglr.num_local=2",
-    "dcglr.num_half_res=0",
     "dcglr.out_dim=64",
     "dcglr.head_hidden_dim=64",
     "dcglr.head_bottleneck_dim=32",
@@ -35,7 +34,6 @@ TINY_DCGLR = [
     "encoder.embed_dim=32",
     "encoder.depth=2",
     "encoder.num_heads=2",
-    "encoder.drop_path=0.0",
     "optim.epochs=2",
     "optim.warmup_epochs=0.5",
     "optim.lr=0.005",

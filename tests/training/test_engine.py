@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pointdistill.errors import DataError, TrainingError
 from pointdistill.losses.entropy import marginal_entropy, target_entropy
 from pointdistill.methods.base import Method, StepInfo
 from pointdistill.training.checkpoint import load_checkpoint
-from pointdistill.training.ema import ema_update, make_teacher
+from pointdistill.methods.ema import ema_update, make_teacher
 from pointdistill.training.engine import Trainer
 from pointdistill.training.optim import DECAY_KEY
 
@@ -39,11 +40,13 @@ class JitterPoints:
 class ToyMethod(Method):
     """A linear-ish student/teacher pair with DINO-style targets; can be told to diverge or run out of memory."""
 
-    def __init__(self, dropout: float = 0.0, nan_at: int | None = None, oom: bool = False) -> None:
+    def __init__(
+        self, dropout: float = 0.0, nan_at: int | None = None, oom: bool = False, step_seconds: float = 0.0
+    ) -> None:
         super().__init__()
         self.student = nn.Sequential(nn.Linear(3, 16), nn.LayerNorm(16), nn.Dropout(dropout), nn.Linear(16, 8))
         self.teacher = make_teacher(self.student)
-        self.nan_at, self.oom = nan_at, oom
+        self.nan_at, self.oom, self.step_seconds = nan_at, oom, step_seconds
 
     def view_transform(self) -> JitterPoints:
         return JitterPoints()
@@ -51,6 +54,7 @@ class ToyMethod(Method):
     def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, Any]]:
         if self.oom:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        time.sleep(self.step_seconds)
         points = batch["points"]
         student = self.student(points).mean(dim=1)
         with torch.no_grad():
@@ -181,6 +185,20 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
     _, summary = run(tmp_path, "train.max_minutes=0.0001", "optim.epochs=50")
     assert summary.stopped_reason == "time_budget" and 0 < summary.steps < summary.total_steps
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == summary.steps
+
+
+def test_schedule_fitted_to_the_budget_completes_inside_it(tmp_path: Path) -> None:
+    overrides = ("train.schedule_steps=2000", "train.max_minutes=0.1", "train.fit_schedule_to_budget=true",
+                 "train.calibration_steps=3", "train.log_every=1000")
+    trainer, summary = run(tmp_path, *overrides, method=ToyMethod(step_seconds=0.02))
+    assert summary.stopped_reason == "completed"
+    assert 5 < summary.total_steps < 2000 and summary.steps == summary.total_steps  # schedule shrunk, then finished
+    assert summary.elapsed_s < 6.0
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert saved["total_steps"] == summary.total_steps  # --resume keeps the fitted schedule
+    metrics = read_metrics(tmp_path)
+    last_lr = trainer.schedules.lr(summary.total_steps - 1)
+    assert metrics[-1]["lr"] == pytest.approx(last_lr) and last_lr < 0.05 * 0.01  # the cosine ran to its end
 
 
 def test_on_log_and_step_numbered_checkpoints(tmp_path: Path) -> None:

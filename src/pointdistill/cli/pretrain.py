@@ -69,11 +69,12 @@ def resolve_config(args: argparse.Namespace, out: Path) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pointdistill.evaluation.online import online_callbacks
     from pointdistill.training.engine import pretrain
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.config or DEFAULT_PRESET).stem
     config = resolve_config(args, out)
-    summary = pretrain(config, out, resume=args.resume)
+    summary = pretrain(config, out, resume=args.resume, callbacks=online_callbacks(config))
     if int(os.environ.get("RANK", "0")) == 0:
         loss = "n/a" if summary.final_loss is None else f"{summary.final_loss:.4f}"
         print(

@@ -28,6 +28,9 @@ from pointdistill.errors import DataError
 
 Sample = dict[str, Any]
 
+ViewTransform = Callable[[Sample, np.random.Generator], dict[str, np.ndarray]]
+"""What a method runs on each sample in the data-loader workers: ``(sample, rng) -> fixed-shape arrays``."""
+
 
 class PointSplit(Protocol):
     """One split of a dataset: random access to samples."""

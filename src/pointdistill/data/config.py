@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pointdistill.config import register_section
+
 
 @dataclass
 class DataConfig:
@@ -19,3 +21,6 @@ class DataConfig:
     normalize: bool = True
     num_workers: int = -1
     skip_bad_samples: bool = False
+
+
+register_section("data", DataConfig)

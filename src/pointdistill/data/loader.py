@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pointdistill.data.base import PointSplit
+from pointdistill.data.base import PointSplit, ViewTransform
 from pointdistill.errors import DataError, TrainingError
-from pointdistill.methods.base import ViewTransform
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +28,17 @@ PERMUTATION_STREAM = 1
 """Spawn key that keeps the epoch permutation's stream apart from every sample's ``[seed, epoch, index]`` stream
 (NumPy pads short entropy with zeros, so ``[seed, epoch]`` alone would equal sample 0's stream)."""
 
+SAMPLE_KEY_STREAM = 2
+"""Spawn key of the stream behind each sample's 63-bit ``sample_key``."""
+
 MAX_SEED = 2**32
+
+
+def sample_key(seed: int, epoch: int, index: int) -> int:
+    """The 63-bit key of the sample at ``index`` in ``epoch``: the methods' device-side randomness (drop-path, FPS
+    starts) hashes it (:mod:`pointdistill.ops.random`), so those draws follow the sample, not its batch position."""
+    low, high = np.random.SeedSequence([seed, epoch, index], spawn_key=(SAMPLE_KEY_STREAM,)).generate_state(2)
+    return ((int(high) & 0x7FFFFFFF) << 32) | int(low)
 
 
 def _check_seed(seed: int) -> int:
@@ -123,8 +132,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
 class ViewDataset(Dataset):
     """Turns a split into views: ``dataset[(epoch, index)]`` = ``transform(split[index], rng([seed, epoch, index]))``.
 
-    The output is the transform's dict plus ``index`` (the requested index) and ``skipped`` (how many bad samples
-    were passed over to fill this slot). With ``skip_bad_samples``, a sample whose file raises DataError is replaced
+    The output is the transform's dict plus ``index`` (the requested index), ``sample_key`` (:func:`sample_key`) and
+    ``skipped`` (how many bad samples were passed over to fill this slot). With ``skip_bad_samples``, a sample whose file raises DataError is replaced
     by the next index (wrapping around), deterministically, still with the slot's own random stream; otherwise the
     DataError propagates, naming the file. An int key means epoch 0.
     """
@@ -175,6 +184,7 @@ class ViewDataset(Dataset):
                 failure = error
                 continue
             views["index"] = np.int64(index)
+            views["sample_key"] = np.int64(sample_key(self.seed, epoch, index))
             views["skipped"] = np.int64(skipped)
             return views
         raise DataError(

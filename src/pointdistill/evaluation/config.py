@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pointdistill.config import register_section
+
 
 @dataclass
 class OnlineEvalConfig:
@@ -24,3 +26,6 @@ class OnlineEvalConfig:
     k: int = 20
     svm_c: float = 0.01
     seed: int = 0
+
+
+register_section("online_eval", OnlineEvalConfig)

@@ -22,7 +22,7 @@ from pointdistill.errors import ConfigError
 from pointdistill.models.base import POOLINGS, PointEncoder, pooled_features
 from pointdistill.ops.fps import farthest_point_sample
 from pointdistill.ops.gather import gather_points
-from pointdistill.training.precision import resolve_precision
+from pointdistill.utils.precision import resolve_precision
 
 SAMPLINGS = ("fps", "random")
 PRECISIONS = ("auto", "fp32", "bf16")

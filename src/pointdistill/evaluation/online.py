@@ -3,6 +3,9 @@
 The subset is read, resampled and normalised once (the first call) and kept as two CPU tensors, so each later call
 costs only the encoder's forward passes over ``max_train + max_test`` shapes plus one similarity matrix. The encoder
 runs in eval mode without gradients and goes back to its previous mode afterwards.
+
+The training engine knows nothing of this module: :func:`online_callbacks` hands the probe to the trainer as a
+:class:`~pointdistill.training.callbacks.Callback` when ``online_eval.enabled``.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from pointdistill.config import Config
 from pointdistill.data.base import PointSplit, validate_points
+from pointdistill.data.registry import open_dataset
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.config import OnlineEvalConfig
 from pointdistill.evaluation.features import encode_batch, eval_mode, prepare_batch
 from pointdistill.evaluation.knn import knn_predict
+from pointdistill.methods.base import Method
 from pointdistill.models.base import POOLINGS, PointEncoder
 
 PROTOCOLS = ("knn", "svm")
@@ -45,8 +51,6 @@ def _subset(split: PointSplit, limit: int, rng: np.random.Generator) -> list[int
 
 def load_probe_data(cfg: OnlineEvalConfig) -> ProbeData:
     """Read the seeded subsets of ``cfg.source`` once; a DataError when the source has no labels or no shapes."""
-    from pointdistill.data.registry import open_dataset
-
     source = open_dataset(cfg.source, format=cfg.format)
     if not source.labelled:
         raise DataError(source.root, "online_eval.source must be a labelled dataset (the probe classifies shapes)")
@@ -74,9 +78,10 @@ def load_probe_data(cfg: OnlineEvalConfig) -> ProbeData:
 
 
 class OnlineProbe:
-    """``probe(encoder, step) -> {"online/<protocol>_accuracy": percent, "online/seconds": cost}``."""
+    """``probe(encoder, step) -> {"online/<protocol>_accuracy": percent, "online/seconds": cost}``; as a training
+    callback it probes the method's teacher encoder every ``every_steps`` optimiser steps."""
 
-    def __init__(self, cfg: OnlineEvalConfig, device: torch.device | str) -> None:
+    def __init__(self, cfg: OnlineEvalConfig, device: torch.device | str | None = None) -> None:
         if cfg.protocol not in PROTOCOLS:
             raise ConfigError(f"online_eval.protocol: {cfg.protocol!r} is not one of {list(PROTOCOLS)}")
         for name in ("max_train", "max_test", "num_points", "batch_size", "k"):
@@ -85,7 +90,7 @@ class OnlineProbe:
         if cfg.svm_c <= 0:
             raise ConfigError(f"online_eval.svm_c: must be positive, got {cfg.svm_c}")
         self.cfg = cfg
-        self.device = torch.device(device)
+        self.device = None if device is None else torch.device(device)
         self._data: ProbeData | None = None
 
     @property
@@ -94,10 +99,16 @@ class OnlineProbe:
             self._data = load_probe_data(self.cfg)
         return self._data
 
+    def on_step_end(self, step: int, method: Method) -> dict[str, float] | None:
+        if step % self.cfg.every_steps:
+            return None
+        return self(method.teacher_encoder(), step)
+
     def _features(self, encoder: PointEncoder, points: torch.Tensor) -> torch.Tensor:
         size = self.cfg.batch_size
+        device = self.device if self.device is not None else next(encoder.parameters()).device
         return torch.cat([
-            encode_batch(encoder, points[start : start + size], pooling=POOLINGS, device=self.device)
+            encode_batch(encoder, points[start : start + size], pooling=POOLINGS, device=device)
             for start in range(0, len(points), size)
         ])
 
@@ -119,3 +130,16 @@ class OnlineProbe:
         accuracy = round(100.0 * float((predictions == data.test_labels).double().mean()), 2)
         return {f"online/{self.cfg.protocol}_accuracy": accuracy,
                 "online/seconds": round(time.perf_counter() - start, 3)}
+
+
+def online_callbacks(config: Config) -> list[OnlineProbe]:
+    """The probe of ``config.online_eval`` as a one-element callback list, or none when it is disabled.
+
+    The probe runs on the device of the encoder it is given (wherever the trainer put the teacher).
+    """
+    cfg = config.online_eval
+    if not cfg.enabled:
+        return []
+    if cfg.every_steps < 1:
+        raise ConfigError(f"online_eval.every_steps: must be at least 1, got {cfg.every_steps}")
+    return [OnlineProbe(cfg)]

@@ -22,7 +22,7 @@ from pointdistill.evaluation.features import PRECISIONS, SAMPLINGS, autocast_con
 from pointdistill.models.blocks import DropPath
 from pointdistill.ops.fps import farthest_point_sample
 from pointdistill.ops.gather import gather_points
-from pointdistill.training.schedules import cosine_schedule, epochs_to_steps
+from pointdistill.utils.schedules import cosine_schedule, epochs_to_steps
 
 _LOAD_CHUNK = 256
 """Clouds read and resampled together: bounds the padded FPS batch while keeping FPS batched."""

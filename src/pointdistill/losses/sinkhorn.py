@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pointdistill.losses.distributed import all_gather_stack
+from pointdistill.utils.distributed import all_gather_stack
 
 
 class SinkhornKnopp(nn.Module):

@@ -1,32 +1,17 @@
 """Self-distillation methods, built by name (``config.method``) from a whole run's Config.
 
-Method classes are imported on demand: :mod:`pointdistill.config` imports this package for the method config
-sections, so importing the models and losses here would make reading a config pull in every network (and risk an
-import cycle through the config module).
+Every module of this package is imported here, so a method registers itself (class and config section) by
+existing: adding a method means adding its file, and no other module changes.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING
+import importlib
+import pkgutil
 
-from pointdistill.errors import ConfigError
+from pointdistill.methods.registry import METHODS, build_method, register_method
 
-if TYPE_CHECKING:
-    from pointdistill.config import Config
-    from pointdistill.methods.base import Method
-    from pointdistill.models.base import PointEncoder
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-METHOD_CLASSES: dict[str, str] = {"dcglr": "pointdistill.methods.dcglr:DCGLR"}
-"""Method name -> ``module:class``; every class takes ``(config, encoder=None)``."""
-
-
-def build_method(config: Config, encoder: PointEncoder | None = None) -> Method:
-    """The method named by ``config.method``; ``encoder`` overrides ``build_encoder(config.encoder)``."""
-    if config.method not in METHOD_CLASSES:
-        raise ConfigError(f"method: unknown method {config.method!r}; choose from {', '.join(METHOD_CLASSES)}")
-    module, name = METHOD_CLASSES[config.method].split(":")
-    return getattr(import_module(module), name)(config, encoder)
-
-
-__all__ = ["METHOD_CLASSES", "build_method"]
+__all__ = ["METHODS", "build_method", "register_method"]

@@ -4,20 +4,25 @@ A method owns a student and an EMA teacher, makes its own views from one sample 
 a collated batch of views into a loss. The engine owns everything else: device, precision, optimiser, LR and weight
 decay schedules, gradient clipping/accumulation, logging, checkpoints, DDP. That split keeps a method class short:
 it wires blocks (encoder, heads, losses, masks) together and does not hide a training loop.
+
+One optimiser step may span several micro-batches (gradient accumulation) and several processes. Per step the engine
+calls ``training_step`` once per micro-batch, then ``before_optimizer_step``, the optimiser, ``update_teacher`` and
+``commit_statistics`` once each. Teacher-side running statistics therefore live in
+:class:`~pointdistill.losses.step_statistics.StepStatistics` modules: micro-batches only add to them, and
+``commit_statistics`` folds the whole global batch in once, so splitting a step changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
+from pointdistill.data.base import ViewTransform
+from pointdistill.losses.step_statistics import StepStatistics
 from pointdistill.models.base import PointEncoder
-
-ViewTransform = Callable[[dict[str, Any], np.random.Generator], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -34,12 +39,14 @@ class StepInfo:
 
 
 class Method(nn.Module):
-    """Base class of DCGLR, AsymDSD and DOS.
+    """Base class of DCGLR, AsymDSD and DOS; a subclass registers itself with
+    :func:`pointdistill.methods.registry.register_method`, which also registers its config section.
 
-    Subclasses define ``student`` and ``teacher`` sub-modules and implement the four hooks below. Only the student's
+    Subclasses define ``student`` and ``teacher`` sub-modules and implement the hooks below. Only the student's
     parameters are optimised; ``teacher`` never receives gradients.
     """
 
+    name: ClassVar[str]
     student: nn.Module
     teacher: nn.Module
 
@@ -48,7 +55,11 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss of one (micro-)batch and scalar logs (teacher target entropy, batch-marginal entropy, ...)."""
+        """Loss of one micro-batch and scalar logs (teacher target entropy, batch-marginal entropy, ...).
+
+        The loss must be a mean over the micro-batch's samples, so that the engine's average over ``accumulate``
+        micro-batches is the loss of the whole step. Teacher statistics are only observed here, never committed.
+        """
         raise NotImplementedError
 
     def before_optimizer_step(self, info: StepInfo) -> None:
@@ -57,6 +68,13 @@ class Method(nn.Module):
     def update_teacher(self, info: StepInfo) -> None:
         """EMA update of the teacher after each optimiser step."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def commit_statistics(self) -> None:
+        """Fold this optimiser step's teacher statistics in, all-reduced over processes (once per step)."""
+        for module in self.modules():
+            if isinstance(module, StepStatistics):
+                module.commit()
 
     def teacher_encoder(self) -> PointEncoder:
         """The backbone whose features downstream protocols evaluate (DCGLR: the teacher's)."""

@@ -14,6 +14,7 @@ from torch import nn
 
 from pointdistill.models.base import PointEncoder
 from pointdistill.models.heads import ProjectionHead
+from pointdistill.models.stochastic import sample_keys
 
 
 class MultiCropNetwork(nn.Module):
@@ -24,9 +25,16 @@ class MultiCropNetwork(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def forward(self, groups: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(
+        self, groups: Sequence[torch.Tensor], keys: Sequence[torch.Tensor | None] | None = None
+    ) -> list[torch.Tensor]:
+        """``keys`` (one [rows] tensor per group, or None) make the encoder's stochastic layers draw per sample."""
         if not groups:
             raise ValueError("MultiCropNetwork needs at least one group of crops")
-        features = [self.encoder(points).global_feature for points in groups]
+        keys = list(keys) if keys is not None else [None] * len(groups)
+        features = []
+        for points, group_keys in zip(groups, keys):
+            with sample_keys(group_keys):
+                features.append(self.encoder(points).global_feature)
         logits = self.head(torch.cat(features))
         return list(logits.split([f.shape[0] for f in features]))

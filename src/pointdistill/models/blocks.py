@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointdistill.models.stochastic import per_sample_uniform
+
 
 def init_weights(module: nn.Module) -> None:
     """timm's ViT init: truncated normal (std 0.02) linear weights, zero biases, LayerNorm ones/zeros."""
@@ -27,7 +29,9 @@ def init_weights(module: nn.Module) -> None:
 class DropPath(nn.Module):
     """Stochastic depth: drop a residual branch for a whole sample with probability ``drop_prob`` (training only).
 
-    Kept samples are rescaled by 1 / (1 - p) so the expected output matches evaluation.
+    Kept samples are rescaled by 1 / (1 - p) so the expected output matches evaluation. Inside
+    :func:`~pointdistill.models.stochastic.sample_keys` the draw follows each sample's key, so the mask of a sample
+    does not depend on the batch it came in.
     """
 
     def __init__(self, drop_prob: float = 0.0) -> None:
@@ -40,7 +44,12 @@ class DropPath(nn.Module):
         if self.drop_prob == 0.0 or not self.training:
             return x
         keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        draw = per_sample_uniform(x.shape[0])
+        if draw is None:
+            mask = x.new_empty(shape).bernoulli_(keep)
+        else:
+            mask = (draw.to(x.device) >= self.drop_prob).to(x.dtype).view(shape)
         return x * mask / keep
 
     def extra_repr(self) -> str:

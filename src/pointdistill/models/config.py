@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pointdistill.config import register_section
+
 
 @dataclass
 class EncoderConfig:
@@ -30,3 +32,6 @@ class EncoderConfig:
     out_dim: int = 1024
     norm: str = "layer"
     hidden_norm: bool = True
+
+
+register_section("encoder", EncoderConfig)

@@ -14,11 +14,13 @@ def farthest_point_sample(
     lengths: torch.Tensor | None = None,
     random_start: bool = False,
     generator: torch.Generator | None = None,
+    start: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Indices [B, num_samples] of a farthest-point subset of ``points`` [B, N, 3].
 
     Starts from point 0 (as the reference CUDA kernels do) or, with ``random_start``, from a random valid point drawn
-    from ``generator``. Ties in the running distance go to the lowest index (``argmax`` semantics), so the result is
+    from ``generator``, or from ``start`` [B] (uniform draws in [0, 1), e.g. keyed per sample by
+    :func:`pointdistill.ops.random.keyed_uniform`, scaled to each cloud's valid points). Ties in the running distance go to the lowest index (``argmax`` semantics), so the result is
     deterministic. Padding points (index >= ``lengths[b]``) are never chosen while a real point is left; when
     ``num_samples`` exceeds a cloud's real points the selection repeats already chosen points (distance 0) rather
     than inventing padding. The loop runs over samples, never over points or batch items; each step works on contiguous [B, N]
@@ -36,10 +38,11 @@ def farthest_point_sample(
     min_dist = torch.full((batch, n), float("inf"), device=device)
     if mask is not None:
         min_dist = min_dist.masked_fill(~mask, -1.0)
-    if random_start:
+    if random_start or start is not None:
         limit = lengths.to(device) if lengths is not None else torch.full((batch,), n, device=device)
-        draw = torch.rand(batch, generator=generator, device=generator.device if generator else "cpu").to(device)
-        current = (draw * limit.clamp(min=1)).long().clamp(max=n - 1)
+        if start is None:
+            start = torch.rand(batch, generator=generator, device=generator.device if generator else "cpu")
+        current = (start.to(device) * limit.clamp(min=1)).long().clamp(max=n - 1)
     else:
         current = torch.zeros(batch, dtype=torch.long, device=device)
     chosen = torch.empty(batch, num_samples, dtype=torch.long, device=device)

@@ -7,7 +7,7 @@ Format (``torch.save`` of a dict; everything in it is a tensor or a plain contai
      "step": int, "epoch": int, "batch_in_epoch": int,
      "method": method.state_dict(), "encoder": method.teacher_encoder().state_dict(),
      "optimizer": optimizer.state_dict(), "scaler": GradScaler.state_dict() (fp16 only),
-     "rng": capture_rng(), "metrics": {small summary}}
+     "total_steps": int (the schedule's length), "rng": capture_rng(), "metrics": {small summary}}
 
 ``step`` counts optimiser steps done; ``epoch`` / ``batch_in_epoch`` say where the data stream resumes (micro-batch
 offset of one process within that epoch). A save goes to ``<name>.tmp`` in the same folder, is flushed and
@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -100,6 +101,77 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return data
+
+
+@dataclass
+class RunPosition:
+    """Where a run stands: optimiser ``step`` done, the data stream's ``epoch`` and ``batch_in_epoch`` (micro-batches
+    of one process), the ``world_size`` that produced them, the schedule's ``total_steps`` (None in checkpoints of
+    older versions), wall-clock ``elapsed_s`` over all calls and the ``skipped_samples`` so far."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    world_size: int = 1
+    total_steps: int | None = None
+    elapsed_s: float = 0.0
+    skipped_samples: int = 0
+
+
+def training_state(
+    position: RunPosition,
+    config: Mapping[str, Any],
+    method: torch.nn.Module,
+    encoder: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    metrics: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Everything :func:`restore_training_state` needs to continue a run bit for bit, as weights-only data."""
+    state: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": dict(config),
+        "step": position.step,
+        "epoch": position.epoch,
+        "batch_in_epoch": position.batch_in_epoch,
+        "world_size": position.world_size,
+        "total_steps": position.total_steps,
+        "method": method.state_dict(),
+        "encoder": encoder.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": capture_rng(),
+        "metrics": {**metrics, "elapsed_s": position.elapsed_s, "skipped_samples": position.skipped_samples},
+    }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    return state
+
+
+def restore_training_state(
+    checkpoint: Mapping[str, Any],
+    method: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+) -> RunPosition:
+    """Load weights, optimiser, scaler and RNG states of a :func:`training_state` dict; return its position."""
+    method.load_state_dict(checkpoint["method"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    if scaler is not None and "scaler" in checkpoint:
+        scaler.load_state_dict(checkpoint["scaler"])
+    if "rng" in checkpoint:
+        restore_rng(checkpoint["rng"])
+    summary = checkpoint.get("metrics", {})
+    total = checkpoint.get("total_steps")
+    return RunPosition(
+        step=int(checkpoint["step"]),
+        epoch=int(checkpoint.get("epoch", 0)),
+        batch_in_epoch=int(checkpoint.get("batch_in_epoch", 0)),
+        world_size=int(checkpoint.get("world_size", 1)),
+        total_steps=None if total is None else int(total),
+        elapsed_s=float(summary.get("elapsed_s", 0.0)),
+        skipped_samples=int(summary.get("skipped_samples", 0)),
+    )
 
 
 def step_checkpoint_name(step: int) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pointdistill.config import register_section
+
 
 @dataclass
 class OptimConfig:
@@ -51,6 +53,10 @@ class TrainConfig:
     - ``checkpoint_every``: optimiser steps between writes of ``checkpoints/last.pt`` (also written at the end).
     - ``keep_checkpoints``: how many step-numbered copies (``step_00000500.pt``) to keep besides ``last.pt``.
     - ``threads``: 0 leaves torch's default number of CPU threads, N > 0 sets it.
+    - ``fit_schedule_to_budget``: with ``max_minutes``, time ``calibration_steps`` steps (after the first, which
+      pays for start-up) and shorten the schedule so that it *completes* inside the budget on this machine: a run
+      cut by its budget mid-cosine never anneals its learning rate and EMA. The preset's length is the upper bound;
+      the steps before the fit follow the preset's schedule. The fitted length is saved, so ``--resume`` keeps it.
     """
 
     device: str = "auto"
@@ -64,3 +70,9 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     threads: int = 0
+    fit_schedule_to_budget: bool = False
+    calibration_steps: int = 5
+
+
+register_section("optim", OptimConfig)
+register_section("train", TrainConfig)

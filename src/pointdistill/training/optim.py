@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pointdistill.training.config import OptimConfig
-from pointdistill.training.schedules import CosineSchedule, cosine_schedule, epochs_to_steps
+from pointdistill.utils.schedules import CosineSchedule, cosine_schedule, epochs_to_steps
 
 DECAY_KEY = "apply_weight_decay"
 

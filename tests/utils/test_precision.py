@@ -11,7 +11,7 @@ import torch
 from pointdistill.config import load_config
 from pointdistill.data.base import ArraySplit
 from pointdistill.errors import ConfigError
-from pointdistill.training import precision
+from pointdistill.utils import precision
 from pointdistill.training.engine import Trainer
 
 CPU = torch.device("cpu")

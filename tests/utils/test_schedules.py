@@ -3,7 +3,7 @@ import pickle
 import pytest
 
 from pointdistill.errors import TrainingError
-from pointdistill.training.schedules import (
+from pointdistill.utils.schedules import (
     cosine_schedule,
     epochs_to_steps,
     linear_warmup,

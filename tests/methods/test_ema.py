@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from pointdistill.training.ema import ema_update, make_teacher, unwrap
+from pointdistill.methods.ema import ema_update, make_teacher, unwrap
 
 
 def _net() -> nn.Module:
