@@ -20,6 +20,7 @@ from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.common import EncoderFactory
 from pointdistill.evaluation.features import PRECISIONS, SAMPLINGS, autocast_context, normalize_unit_sphere
 from pointdistill.models.blocks import DropPath
+from pointdistill.models.weight_decay import weight_decay_groups
 from pointdistill.ops.fps import farthest_point_sample
 from pointdistill.ops.gather import gather_points
 from pointdistill.training.schedules import cosine_schedule, epochs_to_steps
@@ -196,19 +197,6 @@ def fresh_encoder(
     return encoder, drop_path_blocks
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay on biases, norm parameters (1-D) and tokens (CLS, mask), as in Point-MAE."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if param.ndim <= 1 or name.endswith(".bias") or "token" in name:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
-
-
 @dataclass
 class FitResult:
     """What :func:`fit` leaves: the best-validation state (CPU copy) and epoch (1-based), and per-epoch curves."""
@@ -267,7 +255,8 @@ def fit(
     total = per_epoch * settings.epochs
     warmup = min(epochs_to_steps(settings.warmup_epochs, per_epoch), total)
     schedule = cosine_schedule(settings.lr, settings.min_lr, total, warmup)
-    optimizer = torch.optim.AdamW(param_groups(model, settings.weight_decay), lr=settings.lr)
+    groups = weight_decay_groups(model.named_parameters(), settings.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr)
     result = FitResult(best_state=None, best_epoch=None, best_score=None)
     step = 0
     bar = tqdm(range(settings.epochs), desc=desc, unit="epoch", file=sys.stderr, disable=not settings.progress)
