@@ -19,6 +19,7 @@ from pointdistill.data.base import DatasetSource, PointSplit, validate_label, va
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.common import EncoderFactory
 from pointdistill.evaluation.features import PRECISIONS, SAMPLINGS, autocast_context, normalize_unit_sphere
+from pointdistill.evaluation.splits import stratified_split
 from pointdistill.models.blocks import DropPath
 from pointdistill.models.weight_decay import weight_decay_groups
 from pointdistill.ops.fps import farthest_point_sample
@@ -129,29 +130,6 @@ def load_clouds(
         names=names,
         parts=torch.cat(parts_out) if with_parts else None,
     )
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint sorted ``(train, val)`` indices with about ``fraction`` of each class in val.
-
-    Per-class quotas are apportioned by largest remainder so the total is ``round(fraction * M)`` even when classes
-    are small; every class keeps at least one training sample.
-    """
-    labels = np.asarray(labels)
-    total = len(labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = fraction * counts
-    take = np.floor(quota).astype(int)
-    spare = int(round(fraction * total)) - int(take.sum())
-    if spare > 0:
-        order = np.argsort(-(quota - take), kind="stable")
-        take[order[:spare]] += 1
-    take = np.minimum(take, counts - 1)
-    rng = np.random.default_rng(seed)
-    val = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
-    val_index = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=int)
-    train_index = np.setdiff1d(np.arange(total), val_index)
-    return train_index, val_index
 
 
 def random_scale_translate(
@@ -363,7 +341,7 @@ def carve_validation(
     if len(val_index) == 0:
         raise DataError(
             root,
-            f"{protocol}: the train split ({len(clouds)} samples) is too small to carve a validation split of "
-            f"{fraction:.0%}; raise val_fraction or set it to 0 to train without model selection",
+            f"{protocol}: no class of the train split ({len(clouds)} samples) has 2 samples, so none can spare one "
+            "for a validation split; set val_fraction to 0 to train without model selection",
         )
     return clouds.subset(train_index), clouds.subset(val_index)
