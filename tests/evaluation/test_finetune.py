@@ -15,7 +15,7 @@ from pointdistill.errors import ConfigError, DataError
 from pointdistill.evaluation.common import parse_options
 from pointdistill.evaluation import finetune
 from pointdistill.evaluation.finetune import Options
-from pointdistill.evaluation.supervised import Clouds, carve_validation, load_clouds, resample_index, set_drop_path
+from pointdistill.evaluation.supervised import Clouds, carve_validation, load_clouds, set_drop_path
 from pointdistill.models.vit import PointViT
 
 CPU = torch.device("cpu")
@@ -131,7 +131,6 @@ def test_resampling_keeps_part_labels_with_their_points(sampling: str) -> None:
         x = clouds.points[row, order, 0]
         assert bool((x[1:] >= x[:-1]).all()), "sorting by part must sort by x: labels followed their points"
     assert len(set(clouds.parts[1].tolist())) == 16, "a large cloud is subsampled without repeats"
-    assert resample_index(torch.zeros(1, 16, 3), [16], 16, sampling, [0]).tolist() == [list(range(16))]
 
 
 def test_drop_path_rises_linearly_over_the_blocks(tiny_encoder) -> None:

@@ -18,11 +18,17 @@ from tqdm import tqdm
 from pointdistill.data.base import DatasetSource, PointSplit, validate_label, validate_points
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.common import EncoderFactory
-from pointdistill.evaluation.features import PRECISIONS, SAMPLINGS, autocast_context, normalize_unit_sphere
+from pointdistill.evaluation.features import (
+    PRECISIONS,
+    SAMPLINGS,
+    autocast_context,
+    normalize_unit_sphere,
+    pad_clouds,
+    resample_point_index,
+)
 from pointdistill.evaluation.splits import stratified_split
 from pointdistill.models.blocks import DropPath
 from pointdistill.models.weight_decay import weight_decay_groups
-from pointdistill.ops.fps import farthest_point_sample
 from pointdistill.ops.gather import gather_points
 from pointdistill.training.schedules import cosine_schedule, epochs_to_steps
 
@@ -49,26 +55,6 @@ class Clouds:
         rows = torch.as_tensor(index, dtype=torch.long)
         parts = None if self.parts is None else self.parts[rows]
         return Clouds(self.points[rows], self.labels[rows], [self.names[i] for i in index], parts)
-
-
-def resample_index(
-    padded: torch.Tensor, sizes: Sequence[int], num_points: int, sampling: str, seeds: Sequence[int]
-) -> torch.Tensor:
-    """Indices [B, num_points] into each padded cloud of ``padded`` [B, Nmax, 3] holding ``sizes`` real points.
-
-    Same rule as :func:`pointdistill.evaluation.features.resample_clouds` (so frozen and fine-tuned protocols see the
-    same points), but returning indices so per-point labels follow their points.
-    """
-    batch = len(sizes)
-    if all(size == num_points for size in sizes):
-        return torch.arange(num_points).expand(batch, -1)
-    if sampling == "random":
-        picked = []
-        for size, seed in zip(sizes, seeds):
-            rng = np.random.default_rng(seed)
-            picked.append(np.sort(rng.choice(size, num_points, replace=size < num_points)))
-        return torch.from_numpy(np.stack(picked)).long()
-    return farthest_point_sample(padded, num_points, lengths=torch.tensor(list(sizes)))
 
 
 def _read_sample(split: PointSplit, index: int, num_classes: int, with_parts: bool, protocol: str) -> tuple:
@@ -111,15 +97,13 @@ def load_clouds(
             chunk = range(start, min(start + _LOAD_CHUNK, len(split)))
             read = [_read_sample(split, i, num_classes, with_parts, protocol) for i in chunk]
             sizes = [len(r[1]) for r in read]
-            padded = torch.zeros(len(read), max(sizes), 3)
-            padded_parts = torch.zeros(len(read), max(sizes), dtype=torch.long)
-            for row, (_, pts, _, parts) in enumerate(read):
-                padded[row, : len(pts)] = torch.from_numpy(pts)
-                if parts is not None:
-                    padded_parts[row, : len(pts)] = torch.from_numpy(parts.astype(np.int64))
-            index = resample_index(padded, sizes, num_points, sampling, list(chunk))
+            padded = pad_clouds([r[1] for r in read])
+            index = resample_point_index(padded, sizes, num_points, sampling=sampling, seeds=list(chunk))
             points_out.append(normalize_unit_sphere(gather_points(padded, index)))
             if with_parts:
+                padded_parts = torch.zeros(len(read), max(sizes), dtype=torch.long)
+                for row, (_, _, _, parts) in enumerate(read):
+                    padded_parts[row, : len(parts)] = torch.from_numpy(parts.astype(np.int64))
                 parts_out.append(padded_parts.gather(1, index))
             labels.extend(r[2] for r in read)
             names.extend(r[0] for r in read)
