@@ -10,11 +10,19 @@ from pointdistill.errors import ConfigError, DataError
 from pointdistill.evaluation.features import (
     extract_features,
     normalize_unit_sphere,
+    pad_clouds,
     prepare_batch,
-    resample_clouds,
+    resample_point_index,
 )
+from pointdistill.ops.gather import gather_points
 
 CPU = torch.device("cpu")
+
+
+def resampled(clouds: list[np.ndarray], num_points: int, **kwargs) -> torch.Tensor:
+    """The points :func:`resample_point_index` keeps, before normalisation."""
+    padded = pad_clouds(clouds)
+    return gather_points(padded, resample_point_index(padded, [len(c) for c in clouds], num_points, **kwargs))
 
 
 def test_normalize_unit_sphere_centres_and_scales_each_cloud():
@@ -24,12 +32,19 @@ def test_normalize_unit_sphere_centres_and_scales_each_cloud():
     assert torch.allclose(out.norm(dim=-1).amax(dim=1), torch.ones(3), atol=1e-5)
 
 
+def test_pad_clouds_keeps_each_cloud_first_and_zeros_after():
+    clouds = [np.ones((2, 3)), np.full((4, 3), 2.0, np.float32)]
+    padded = pad_clouds(clouds)
+    assert padded.shape == (2, 4, 3) and padded.dtype == torch.float32
+    assert padded[0, :2].eq(1).all() and padded[0, 2:].eq(0).all() and padded[1].eq(2).all()
+
+
 @pytest.mark.parametrize("sampling", ["fps", "random"])
 def test_resample_mixed_sizes_is_deterministic_and_keeps_input_points(sampling):
     rng = np.random.default_rng(0)
     clouds = [rng.normal(size=(n, 3)).astype(np.float32) for n in (40, 100, 16)]
-    first = resample_clouds(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
-    again = resample_clouds(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
+    first = resampled(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
+    again = resampled(clouds, 32, sampling=sampling, seeds=[5, 6, 7])
     assert first.shape == (3, 32, 3)
     assert torch.equal(first, again)
     for cloud, picked in zip(clouds, first):
@@ -40,23 +55,42 @@ def test_resample_mixed_sizes_is_deterministic_and_keeps_input_points(sampling):
     assert len(torch.unique(first[1], dim=0)) == 32
 
 
+def test_random_resampling_follows_each_clouds_own_seed():
+    rng = np.random.default_rng(2)
+    clouds = [rng.normal(size=(50, 3)).astype(np.float32) for _ in range(2)]
+    index = resample_point_index(pad_clouds(clouds), [50, 50], 10, sampling="random", seeds=[3, 4])
+    alone = resample_point_index(pad_clouds(clouds[1:]), [50], 10, sampling="random", seeds=[4])
+    assert torch.equal(index[1], alone[0]), "a sample's points must not depend on its batch"
+    assert not torch.equal(index[0], index[1])
+    assert bool((index[:, 1:] > index[:, :-1]).all()), "a random subset keeps the clouds' point order"
+
+
 def test_fps_spreads_points_better_than_a_prefix():
     rng = np.random.default_rng(1)
     cloud = rng.normal(size=(500, 3)).astype(np.float32)
-    picked = resample_clouds([cloud], 16, sampling="fps")[0]
+    picked = resampled([cloud], 16, sampling="fps")[0]
     spacing = torch.pdist(picked).min()
     prefix_spacing = torch.pdist(torch.from_numpy(cloud[:16])).min()
     assert spacing > prefix_spacing
 
 
-def test_clouds_already_at_size_pass_through_unchanged():
+@pytest.mark.parametrize("sampling", ["fps", "random"])
+def test_clouds_already_at_size_pass_through_unchanged(sampling):
     clouds = [np.arange(24, dtype=np.float32).reshape(8, 3)] * 2
-    assert torch.equal(resample_clouds(clouds, 8)[0], torch.from_numpy(clouds[0]))
+    index = resample_point_index(pad_clouds(clouds), [8, 8], 8, sampling=sampling)
+    assert index.tolist() == [list(range(8))] * 2
+
+
+def test_prepare_batch_is_the_resampled_clouds_normalised():
+    rng = np.random.default_rng(3)
+    clouds = [rng.normal(size=(n, 3)).astype(np.float32) * 4 + 1 for n in (30, 20)]
+    batch = prepare_batch(clouds, 16, sampling="random", seeds=[0, 1])
+    torch.testing.assert_close(batch, normalize_unit_sphere(resampled(clouds, 16, sampling="random", seeds=[0, 1])))
 
 
 def test_bad_knobs_raise_config_errors():
     with pytest.raises(ConfigError, match="sampling"):
-        resample_clouds([np.zeros((4, 3), np.float32)], 2, sampling="nearest")
+        resample_point_index(torch.zeros(1, 4, 3), [4], 2, sampling="nearest")
     with pytest.raises(ConfigError, match="num_points"):
         prepare_batch([np.zeros((4, 3), np.float32)], 0)
 

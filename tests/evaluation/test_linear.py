@@ -16,19 +16,6 @@ def options(**changes) -> linear.Options:
     return linear.Options(**{"num_points": 32, "epochs": 60, "lr": 0.01, "val_fraction": 0.25, **changes})
 
 
-def test_stratified_holdout_is_disjoint_seeded_and_per_class():
-    labels = np.array([0] * 8 + [1] * 4 + [2])
-    train, val = linear.stratified_holdout(labels, 0.25, seed=0)
-    assert not set(train) & set(val) and len(train) + len(val) == len(labels)
-    assert sorted(labels[val].tolist()) == [0, 0, 1]  # 25% of each class; the singleton stays in train
-    again = linear.stratified_holdout(labels, 0.25, seed=0)
-    assert np.array_equal(val, again[1])
-    with pytest.raises(ConfigError, match="val_fraction"):
-        linear.stratified_holdout(labels, 1.5, seed=0)
-    with pytest.raises(DataError, match="validation"):
-        linear.stratified_holdout(np.array([0, 1, 2]), 0.5, seed=0)
-
-
 def test_separable_shapes_score_high(encoder_factory, source):
     result = linear.run(encoder_factory, source, options(), CPU)
     assert result["protocol"] == "linear" and result["test_accuracy"] >= 85.0
@@ -53,6 +40,12 @@ def test_bad_knobs_fail_before_any_feature_is_extracted(source):
     for bad in ({"val_fraction": 0.0}, {"epochs": 0}, {"lr": -1.0}):
         with pytest.raises(ConfigError):
             linear.run(factory, source, options(**bad), CPU)
+
+
+def test_a_train_split_of_singletons_cannot_give_a_validation_split(encoder_factory, helpers):
+    singletons = helpers.make_source(per_class_train=1)
+    with pytest.raises(DataError, match="no class has 2 samples"):
+        linear.run(encoder_factory, singletons, options(), CPU)
 
 
 def test_uninformative_labels_give_chance(encoder_factory, source, helpers):

@@ -49,47 +49,56 @@ def normalize_unit_sphere(points: torch.Tensor) -> torch.Tensor:
     return centred / radius[:, None, None]
 
 
-def resample_clouds(
-    clouds: Sequence[np.ndarray], num_points: int, *, sampling: str = "fps", seeds: Sequence[int] | None = None
-) -> torch.Tensor:
-    """Bring clouds of any sizes to a batch [B, num_points, 3], deterministically.
+def pad_clouds(clouds: Sequence[np.ndarray]) -> torch.Tensor:
+    """Clouds of any sizes as one float32 batch [B, Nmax, 3], zero-padded after each cloud's own points."""
+    padded = torch.zeros(len(clouds), max(len(c) for c in clouds), 3)
+    for row, cloud in enumerate(clouds):
+        padded[row, : len(cloud)] = torch.as_tensor(cloud, dtype=torch.float32)
+    return padded
 
-    ``fps`` runs one batched farthest point sampling over the zero-padded batch (starting at each cloud's point 0);
-    clouds smaller than ``num_points`` repeat already chosen points. ``random`` draws a subset (with replacement
-    only when a cloud is too small) from ``np.random.default_rng(seed)``, one seed per cloud (its dataset index by
-    default) so a sample gets the same points in every run and every batch composition. Clouds already at
-    ``num_points`` are kept as they are.
+
+def resample_point_index(
+    padded: torch.Tensor,
+    sizes: Sequence[int],
+    num_points: int,
+    *,
+    sampling: str = "fps",
+    seeds: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Which ``num_points`` points [B, num_points] of each cloud in ``padded`` [B, Nmax, 3] (holding ``sizes`` real
+    points) the evaluation protocols keep, deterministically.
+
+    Frozen-feature and fine-tuned protocols both resample through here, so they see the same points; an index
+    (rather than the points) lets per-point labels follow their points. ``fps`` runs one batched farthest point
+    sampling over the padded batch (starting at each cloud's point 0); clouds smaller than ``num_points`` repeat
+    already chosen points. ``random`` draws a sorted subset (with replacement only when a cloud is too small) from
+    ``np.random.default_rng(seed)``, one seed per cloud (its dataset index; ``range(B)`` by default) so a sample
+    gets the same points in every run and every batch composition. A batch whose clouds are all at ``num_points``
+    keeps every point in order.
     """
     if sampling not in SAMPLINGS:
         raise ConfigError(f"sampling: {sampling!r} is not one of {list(SAMPLINGS)}")
     if num_points < 1:
         raise ConfigError(f"num_points: must be at least 1, got {num_points}")
-    sizes = [len(c) for c in clouds]
     if all(size == num_points for size in sizes):
-        return torch.from_numpy(np.stack(clouds).astype(np.float32, copy=False))
+        return torch.arange(num_points).expand(len(sizes), -1)
     if sampling == "random":
-        seeds = range(len(clouds)) if seeds is None else seeds
+        seeds = range(len(sizes)) if seeds is None else seeds
         picked = []
-        for cloud, seed in zip(clouds, seeds):
+        for size, seed in zip(sizes, seeds):
             rng = np.random.default_rng(seed)
-            index = rng.choice(len(cloud), num_points, replace=len(cloud) < num_points)
-            picked.append(cloud[np.sort(index)])
-        return torch.from_numpy(np.stack(picked).astype(np.float32, copy=False))
-    longest = max(sizes)
-    padded = np.zeros((len(clouds), longest, 3), dtype=np.float32)
-    for row, cloud in enumerate(clouds):
-        padded[row, : len(cloud)] = cloud
-    batch = torch.from_numpy(padded)
-    lengths = torch.tensor(sizes)
-    index = farthest_point_sample(batch, num_points, lengths=lengths)
-    return gather_points(batch, index)
+            picked.append(np.sort(rng.choice(size, num_points, replace=size < num_points)))
+        return torch.from_numpy(np.stack(picked)).long()
+    return farthest_point_sample(padded, num_points, lengths=torch.tensor(list(sizes)))
 
 
 def prepare_batch(
     clouds: Sequence[np.ndarray], num_points: int, *, sampling: str = "fps", seeds: Sequence[int] | None = None
 ) -> torch.Tensor:
-    """Resample then normalise: the exact input every frozen-feature protocol feeds the encoder."""
-    return normalize_unit_sphere(resample_clouds(clouds, num_points, sampling=sampling, seeds=seeds))
+    """Resample then normalise: the exact input every frozen-feature protocol feeds the encoder, [B, num_points, 3]."""
+    padded = pad_clouds(clouds)
+    index = resample_point_index(padded, [len(c) for c in clouds], num_points, sampling=sampling, seeds=seeds)
+    return normalize_unit_sphere(gather_points(padded, index))
 
 
 def _bf16_wanted(precision: str, device: torch.device) -> bool:

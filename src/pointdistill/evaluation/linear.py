@@ -27,6 +27,7 @@ from pointdistill.evaluation.common import (
     train_test_features,
 )
 from pointdistill.evaluation.plots import classification_plots
+from pointdistill.evaluation.splits import stratified_split
 
 HEADLINE = "test_accuracy"
 
@@ -41,26 +42,6 @@ class Options(ClassificationOptions):
     weight_decay: float = 1e-4
     probe_batch_size: int = 256
     val_fraction: float = 0.1
-
-
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): about ``fraction`` of every class with at least 2 samples goes to val (at least one
-    of each), classes with a single sample stay in train."""
-    if not 0 < fraction < 1:
-        raise ConfigError(f"val_fraction: must lie in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    val_parts = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        if len(members) < 2:
-            continue
-        count = min(len(members) - 1, max(1, int(round(fraction * len(members)))))
-        val_parts.append(rng.permutation(members)[:count])
-    if not val_parts:
-        raise DataError("train split", "no class has 2 samples; cannot carve a validation split from train")
-    val = np.sort(np.concatenate(val_parts))
-    train = np.setdiff1d(np.arange(len(labels)), val)
-    return train, val
 
 
 def train_probe(
@@ -120,7 +101,9 @@ def check_options(options: Options) -> None:
 def run(encoder_factory: EncoderFactory, source: DatasetSource, options: Options, device: torch.device) -> dict:
     check_options(options)
     x_all, y_all, x_test, y_test = train_test_features(encoder_factory, source, options, device, "linear")
-    fit_index, val_index = stratified_holdout(y_all, options.val_fraction, options.seed)
+    fit_index, val_index = stratified_split(y_all, options.val_fraction, options.seed)
+    if len(val_index) == 0:
+        raise DataError("train split", "no class has 2 samples; cannot carve a validation split from train")
     mean = x_all[fit_index].mean(axis=0)
     std = x_all[fit_index].std(axis=0) + 1e-6
 

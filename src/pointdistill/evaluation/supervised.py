@@ -18,9 +18,17 @@ from tqdm import tqdm
 from pointdistill.data.base import DatasetSource, PointSplit, validate_label, validate_points
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.common import EncoderFactory
-from pointdistill.evaluation.features import PRECISIONS, SAMPLINGS, autocast_context, normalize_unit_sphere
+from pointdistill.evaluation.features import (
+    PRECISIONS,
+    SAMPLINGS,
+    autocast_context,
+    normalize_unit_sphere,
+    pad_clouds,
+    resample_point_index,
+)
+from pointdistill.evaluation.splits import stratified_split
 from pointdistill.models.blocks import DropPath
-from pointdistill.ops.fps import farthest_point_sample
+from pointdistill.models.weight_decay import weight_decay_groups
 from pointdistill.ops.gather import gather_points
 from pointdistill.utils.schedules import cosine_schedule, epochs_to_steps
 
@@ -47,26 +55,6 @@ class Clouds:
         rows = torch.as_tensor(index, dtype=torch.long)
         parts = None if self.parts is None else self.parts[rows]
         return Clouds(self.points[rows], self.labels[rows], [self.names[i] for i in index], parts)
-
-
-def resample_index(
-    padded: torch.Tensor, sizes: Sequence[int], num_points: int, sampling: str, seeds: Sequence[int]
-) -> torch.Tensor:
-    """Indices [B, num_points] into each padded cloud of ``padded`` [B, Nmax, 3] holding ``sizes`` real points.
-
-    Same rule as :func:`pointdistill.evaluation.features.resample_clouds` (so frozen and fine-tuned protocols see the
-    same points), but returning indices so per-point labels follow their points.
-    """
-    batch = len(sizes)
-    if all(size == num_points for size in sizes):
-        return torch.arange(num_points).expand(batch, -1)
-    if sampling == "random":
-        picked = []
-        for size, seed in zip(sizes, seeds):
-            rng = np.random.default_rng(seed)
-            picked.append(np.sort(rng.choice(size, num_points, replace=size < num_points)))
-        return torch.from_numpy(np.stack(picked)).long()
-    return farthest_point_sample(padded, num_points, lengths=torch.tensor(list(sizes)))
 
 
 def _read_sample(split: PointSplit, index: int, num_classes: int, with_parts: bool, protocol: str) -> tuple:
@@ -109,15 +97,13 @@ def load_clouds(
             chunk = range(start, min(start + _LOAD_CHUNK, len(split)))
             read = [_read_sample(split, i, num_classes, with_parts, protocol) for i in chunk]
             sizes = [len(r[1]) for r in read]
-            padded = torch.zeros(len(read), max(sizes), 3)
-            padded_parts = torch.zeros(len(read), max(sizes), dtype=torch.long)
-            for row, (_, pts, _, parts) in enumerate(read):
-                padded[row, : len(pts)] = torch.from_numpy(pts)
-                if parts is not None:
-                    padded_parts[row, : len(pts)] = torch.from_numpy(parts.astype(np.int64))
-            index = resample_index(padded, sizes, num_points, sampling, list(chunk))
+            padded = pad_clouds([r[1] for r in read])
+            index = resample_point_index(padded, sizes, num_points, sampling=sampling, seeds=list(chunk))
             points_out.append(normalize_unit_sphere(gather_points(padded, index)))
             if with_parts:
+                padded_parts = torch.zeros(len(read), max(sizes), dtype=torch.long)
+                for row, (_, _, _, parts) in enumerate(read):
+                    padded_parts[row, : len(parts)] = torch.from_numpy(parts.astype(np.int64))
                 parts_out.append(padded_parts.gather(1, index))
             labels.extend(r[2] for r in read)
             names.extend(r[0] for r in read)
@@ -128,29 +114,6 @@ def load_clouds(
         names=names,
         parts=torch.cat(parts_out) if with_parts else None,
     )
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint sorted ``(train, val)`` indices with about ``fraction`` of each class in val.
-
-    Per-class quotas are apportioned by largest remainder so the total is ``round(fraction * M)`` even when classes
-    are small; every class keeps at least one training sample.
-    """
-    labels = np.asarray(labels)
-    total = len(labels)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = fraction * counts
-    take = np.floor(quota).astype(int)
-    spare = int(round(fraction * total)) - int(take.sum())
-    if spare > 0:
-        order = np.argsort(-(quota - take), kind="stable")
-        take[order[:spare]] += 1
-    take = np.minimum(take, counts - 1)
-    rng = np.random.default_rng(seed)
-    val = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
-    val_index = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=int)
-    train_index = np.setdiff1d(np.arange(total), val_index)
-    return train_index, val_index
 
 
 def random_scale_translate(
@@ -194,19 +157,6 @@ def fresh_encoder(
     encoder = encoder_factory()
     drop_path_blocks = set_drop_path(encoder, drop_path) if drop_path is not None else None
     return encoder, drop_path_blocks
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: no decay on biases, norm parameters (1-D) and tokens (CLS, mask), as in Point-MAE."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        if param.ndim <= 1 or name.endswith(".bias") or "token" in name:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
 @dataclass
@@ -267,7 +217,8 @@ def fit(
     total = per_epoch * settings.epochs
     warmup = min(epochs_to_steps(settings.warmup_epochs, per_epoch), total)
     schedule = cosine_schedule(settings.lr, settings.min_lr, total, warmup)
-    optimizer = torch.optim.AdamW(param_groups(model, settings.weight_decay), lr=settings.lr)
+    groups = weight_decay_groups(model.named_parameters(), settings.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr)
     result = FitResult(best_state=None, best_epoch=None, best_score=None)
     step = 0
     bar = tqdm(range(settings.epochs), desc=desc, unit="epoch", file=sys.stderr, disable=not settings.progress)
@@ -374,7 +325,7 @@ def carve_validation(
     if len(val_index) == 0:
         raise DataError(
             root,
-            f"{protocol}: the train split ({len(clouds)} samples) is too small to carve a validation split of "
-            f"{fraction:.0%}; raise val_fraction or set it to 0 to train without model selection",
+            f"{protocol}: no class of the train split ({len(clouds)} samples) has 2 samples, so none can spare one "
+            "for a validation split; set val_fraction to 0 to train without model selection",
         )
     return clouds.subset(train_index), clouds.subset(val_index)

@@ -1,8 +1,8 @@
 """AdamW over the student, with per-step learning rate and weight decay set from the global-step schedules.
 
-Biases and normalisation parameters get no weight decay: decaying a LayerNorm gain towards zero or a bias towards
-the origin regularises nothing useful and hurts. Each parameter group records whether it decays, so the weight
-decay schedule can be applied to the right groups on every optimiser step without rebuilding the optimiser.
+Which parameters decay is :func:`pointdistill.models.weight_decay.is_decayed` (no decay on biases, norms and
+learned tokens), the same rule the supervised protocols use. Each parameter group records whether it decays, so the
+weight decay schedule can be applied to the right groups on every optimiser step without rebuilding the optimiser.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pointdistill.models.weight_decay import DECAY_KEY, weight_decay_groups
 from pointdistill.training.config import OptimConfig
 from pointdistill.utils.schedules import CosineSchedule, cosine_schedule, epochs_to_steps
-
-DECAY_KEY = "apply_weight_decay"
 
 
 def trainable_parameters(method: nn.Module, frozen: nn.Module | None = None) -> list[tuple[str, nn.Parameter]]:
@@ -24,25 +23,12 @@ def trainable_parameters(method: nn.Module, frozen: nn.Module | None = None) -> 
     return [(n, p) for n, p in method.named_parameters() if p.requires_grad and id(p) not in excluded]
 
 
-def parameter_groups(method: nn.Module, frozen: nn.Module | None = None) -> list[dict[str, object]]:
-    """Two AdamW groups: decayed weights, and biases / 1-D tensors (every norm's gain and shift) without decay."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for name, param in trainable_parameters(method, frozen):
-        if param.ndim <= 1 or name.endswith(".bias"):
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    groups = [{"params": decay, DECAY_KEY: True}, {"params": no_decay, DECAY_KEY: False}]
-    return [g for g in groups if g["params"]]
-
-
 def build_optimizer(method: nn.Module, config: OptimConfig, frozen: nn.Module | None = None) -> torch.optim.AdamW:
     """AdamW over ``method``'s trainable parameters; lr and weight decay are overwritten every step."""
-    groups = parameter_groups(method, frozen)
+    groups = weight_decay_groups(trainable_parameters(method, frozen), config.weight_decay)
     if not groups:
         raise ValueError("the method has no trainable parameters")
-    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas))
 
 
 @dataclass(frozen=True)

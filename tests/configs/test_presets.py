@@ -1,0 +1,145 @@
+"""Every shipped preset: what its YAML (and its comment) says is what loads and what gets built, and a training step
+on a tiny batch gives a finite loss."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from pointdistill.config import Config, available_presets, load_config
+from pointdistill.methods import METHOD_CLASSES, build_method
+from pointdistill.methods.base import StepInfo
+from pointdistill.models import DGCNN, PCT, PointNet, PointViT
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a preset's comment promises about its encoder: class, token and pooled-feature widths, the length of
+    its stack of layers (attribute, count) and its parameter count in millions (None where the comment is silent)."""
+
+    encoder: type[nn.Module]
+    token_dim: int
+    feature_dim: int
+    layers: tuple[str, int] | None = None
+    heads: int | None = None
+    million_parameters: float | None = None
+
+
+EXPECTED = {
+    "dcglr-demo": Expected(PointViT, 192, 192, ("blocks", 6), heads=3),
+    "dcglr-dgcnn": Expected(DGCNN, 1024, 2048),
+    "dcglr-paper": Expected(PointViT, 384, 384, ("blocks", 12), heads=6, million_parameters=21.8),
+    "dcglr-pct": Expected(PCT, 1024, 2048, ("attention", 4)),
+    "dcglr-pointnet": Expected(PointNet, 1024, 1024),
+    "dcglr-vit-b": Expected(PointViT, 768, 768, ("blocks", 12), heads=12, million_parameters=85.8),
+    "dcglr-vit-s": Expected(PointViT, 384, 384, ("blocks", 12), heads=6, million_parameters=21.8),
+    "dcglr-vit-tiny": Expected(PointViT, 192, 192, ("blocks", 6), heads=3),
+}
+
+STEPPED = [name for name in EXPECTED if name != "dcglr-vit-b"]
+"""Presets whose training step runs here: ViT-B (86M parameters, ~8 s a step on CPU) runs the same code as ViT-S,
+so it is only built and checked."""
+
+TINY = ["data.num_points=128", "dcglr.global_points=128", "dcglr.local_points=32", "dcglr.num_local=2"]
+"""Inputs small enough for a CPU step of every preset (a few crops of 128 and 32 points); the networks keep their
+preset sizes."""
+
+
+def yaml_settings(name: str) -> dict[str, Any]:
+    """The preset file's settings merged over those it inherits, read straight from the package files."""
+    data = yaml.safe_load((resources.files("pointdistill.configs") / f"{name}.yaml").read_text()) or {}
+    parent = data.pop("inherit", None)
+    merged = yaml_settings(parent) if parent else {}
+    for section, values in data.items():
+        merged[section] = {**merged.get(section, {}), **values} if isinstance(values, dict) else values
+    return merged
+
+
+def leaves(settings: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def lookup(config: Config, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def test_every_shipped_preset_is_described_here() -> None:
+    assert sorted(EXPECTED) == available_presets()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_shipped_preset_loads(name: str) -> None:
+    """Every key its YAML sets (after inheritance) has that value, and the method it names has a config section."""
+    config = load_config(name)
+    settings = dict(leaves(yaml_settings(name)))
+    assert settings, f"{name} sets nothing"
+    for key, value in settings.items():
+        loaded = lookup(config, key)
+        loaded = list(loaded) if isinstance(loaded, tuple) else loaded
+        assert loaded == (pytest.approx(value) if isinstance(value, float) else value), key
+    assert config.method in METHOD_CLASSES
+    assert dataclasses.is_dataclass(getattr(config, config.method, None)), f"no '{config.method}' config section"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_builds_the_encoder_and_method_it_describes(name: str) -> None:
+    config = load_config(name)
+    expected = EXPECTED[name]
+    with torch.device("meta"):
+        method = build_method(config)
+    encoder, head = method.student.encoder, method.student.head
+    assert type(encoder) is expected.encoder and encoder.token_dim == expected.token_dim
+    assert encoder.feature_dim == expected.feature_dim == head.mlp[0].in_features
+    if expected.layers is not None:
+        attribute, count = expected.layers
+        assert len(getattr(encoder, attribute)) == count
+    if expected.heads is not None:
+        assert encoder.blocks[0].attn.num_heads == expected.heads
+    if expected.million_parameters is not None:
+        count = sum(p.numel() for p in encoder.parameters())
+        assert abs(count / 1e6 - expected.million_parameters) < 0.1, count
+    assert head.out_dim == config.dcglr.out_dim
+    assert any("BatchNorm" in type(m).__name__ for m in head.modules()) == config.dcglr.head_use_bn
+    student, teacher = method.student.parameters(), list(method.teacher.parameters())
+    assert [p.shape for p in student] == [p.shape for p in teacher]
+    assert not any(p.requires_grad for p in teacher)
+    cloud = np.random.default_rng(0).normal(size=(2000, 3))
+    views = method.view_transform()({"points": cloud}, np.random.default_rng(1))
+    d = config.dcglr
+    assert views["global"].shape == (d.num_global, d.global_points, 3)
+    assert views["local"].shape == (d.num_local, d.local_points, 3)
+    assert views["points"].shape == (config.data.num_points, 3)
+
+
+@pytest.mark.parametrize("name", STEPPED)
+def test_a_training_step_on_a_tiny_batch_gives_a_finite_loss(name: str) -> None:
+    torch.manual_seed(0)
+    method = build_method(load_config(name, TINY)).train()
+    transform = method.view_transform()
+    rng = np.random.default_rng(0)
+    views = [transform({"points": rng.normal(size=(300, 3))}, np.random.default_rng(i)) for i in range(2)]
+    batch = {key: torch.from_numpy(np.stack([v[key] for v in views])) for key in views[0]}
+    loss, logs = method.training_step(batch, StepInfo(step=0, total_steps=10, steps_per_epoch=5))
+    assert loss.dim() == 0 and math.isfinite(loss.item()) and loss.item() > 0
+    assert all(math.isfinite(value) for value in logs.values()), logs
+    loss.backward()
+    grads = [p.grad for p in method.student.encoder.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads), "the loss must reach the encoder"
+    assert all(p.grad is None for p in method.teacher.parameters())
