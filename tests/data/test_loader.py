@@ -176,3 +176,12 @@ def test_view_errors_become_data_errors_naming_the_sample():
 
     with pytest.raises(DataError, match=r"toy\[2\].*cloud too small"):
         ViewDataset(split(), Picky(), seed=0)[(0, 2)]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_bad_file_met_by_a_worker_raises_its_own_data_error(workers):
+    loader = build_loader(BrokenSplit(8, set(range(8))), NoisyView(), batch_size=4, seed=0, num_workers=workers)
+    with pytest.raises(DataError, match=r"^/data/shape_\d\.npy: truncated file$") as caught:
+        next(iter(loader))
+    assert caught.value.path.startswith("/data/shape_") and caught.value.problem == "truncated file"
+
