@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pointdistill.data.base import PointSplit
+from pointdistill.data.padding import PaddingTally
 from pointdistill.errors import DataError, PointDistillError, TrainingError
 from pointdistill.methods.base import ViewTransform
 
@@ -229,12 +230,21 @@ def collate(samples: Sequence[dict[str, Any]] | PointDistillError) -> dict[str, 
 
 
 class ViewLoader(DataLoader):
-    """A DataLoader of collated views that raises a failed batch's PointDistillError as itself."""
+    """A DataLoader of collated views that raises a failed batch's PointDistillError as itself, and warns once
+    per run (from rank 0) when source clouds were padded by repeating points (views flagged ``padded``)."""
+
+    def __init__(self, *args: Any, rank: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.padding = PaddingTally("training data", "data.num_points") if rank == 0 else None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in super().__iter__():
             if isinstance(batch, PointDistillError):
                 raise batch
+            if self.padding is not None and "padded" in batch:
+                self.padding.add(len(batch["padded"]), int(batch["padded"].sum()))
+                if self.padding.report(so_far=True):
+                    self.padding = None
             yield batch
 
 
@@ -297,4 +307,5 @@ def build_loader(
         persistent_workers=workers > 0,
         worker_init_fn=seed_worker,
         generator=generator,
+        rank=rank,
     )
