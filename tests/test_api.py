@@ -104,7 +104,7 @@ def test_checkpoint_errors(tmp_path):
     config = tiny_config()
     module = build_encoder(config.encoder)
     (tmp_path / "notes.pt").write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a pointdistill checkpoint"):
         load_encoder(tmp_path / "notes.pt", device="cpu")
     torch.save({"base_model": module.state_dict()}, tmp_path / "pointmae.pth")
     with pytest.raises(CheckpointError, match="not a pointdistill checkpoint"):

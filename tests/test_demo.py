@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from pointdistill.cli.main import main
 from pointdistill.config import load_config
 from pointdistill.data.posed import PosedSplit
 from pointdistill.demo import DemoSettings, probe_source, run_demo
@@ -48,3 +50,10 @@ def test_demo_writes_a_report_with_this_runs_numbers(tmp_path: Path) -> None:
     pictures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     assert "training_curves.png" in pictures
     assert all((tmp_path / p).is_file() and (tmp_path / p).stat().st_size > 5_000 for p in pictures)
+
+
+def test_demo_help_states_the_settings_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {DemoSettings.minutes:g})" in help_text and f"(default: {DemoSettings.seed})" in help_text

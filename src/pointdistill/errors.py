@@ -24,6 +24,10 @@ class DataError(PointDistillError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        """Rebuild from (path, problem), so the error survives the trip from a data-loader worker intact."""
+        return type(self), (self.path, self.problem)
+
 
 class ConfigError(PointDistillError):
     """A config key is unknown, has the wrong type, or holds an invalid value."""

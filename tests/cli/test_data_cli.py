@@ -61,7 +61,7 @@ def test_check_exit_status(capsys: pytest.CaptureFixture[str], labelled_folder: 
     bad = labelled_folder / "lamp" / "lamp_2.xyz"
     bad.write_text("1 2 3\n4 5 nan\n")
     (labelled_folder / "lamp" / "lamp_3.xyz").write_text("1 2\n")
-    assert main(["data", "check", str(labelled_folder)]) == 1
+    assert main(["data", "check", str(labelled_folder)]) == 3  # bad data: neither a clean error (2) nor a crash (1)
     out = capsys.readouterr().out
     assert f"{bad}: " in out and "lamp_3.xyz" in out and "2 problem(s)" in out
 

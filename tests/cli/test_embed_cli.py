@@ -105,4 +105,4 @@ def test_unknown_checkpoint_is_a_clear_error(inputs, capsys):
     args = ["embed", "--checkpoint", str(inputs / "model.pt"), str(inputs / "chair.npy"), "--out",
             str(inputs / "f.npz")]
     assert main(args) == 2
-    assert "not a readable checkpoint" in capsys.readouterr().err and not (inputs / "f.npz").exists()
+    assert "not a pointdistill checkpoint" in capsys.readouterr().err and not (inputs / "f.npz").exists()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pointdistill.data import padding
 from pointdistill.data.base import ArraySplit
 from pointdistill.data.loader import EpochSampler, ViewDataset, build_loader, collate
 from pointdistill.errors import DataError, TrainingError
@@ -176,3 +177,25 @@ def test_view_errors_become_data_errors_naming_the_sample():
 
     with pytest.raises(DataError, match=r"toy\[2\].*cloud too small"):
         ViewDataset(split(), Picky(), seed=0)[(0, 2)]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_bad_file_met_by_a_worker_raises_its_own_data_error(workers):
+    loader = build_loader(BrokenSplit(8, set(range(8))), NoisyView(), batch_size=4, seed=0, num_workers=workers)
+    with pytest.raises(DataError, match=r"^/data/shape_\d\.npy: truncated file$") as caught:
+        next(iter(loader))
+    assert caught.value.path.startswith("/data/shape_") and caught.value.problem == "truncated file"
+
+
+def test_padded_source_clouds_are_reported_once(capsys, monkeypatch):
+    monkeypatch.setattr(padding, "_reported", False)
+
+    class Flagging(NoisyView):
+        def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
+            return {**super().__call__(sample, rng), "padded": np.bool_(True)}
+
+    loader = build_loader(split(), Flagging(), batch_size=4, seed=0)
+    batches(loader, 0)
+    batches(loader, 1)
+    err = capsys.readouterr().err
+    assert err.count("warning: training data: 4 of the first 4 clouds have fewer points than data.num_points") == 1

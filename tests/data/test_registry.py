@@ -151,6 +151,19 @@ def test_missing_unknown_and_bad_option_errors(tmp_path: Path) -> None:
         open_dataset(root, variant="obj_bg")
 
 
+def test_damaged_single_file_datasets_are_reported_as_such(tmp_path: Path) -> None:
+    """A zero-byte .h5 or a truncated .npz is a damaged file of a known format, not an unknown layout."""
+    (tmp_path / "zero.h5").write_bytes(b"")
+    full = make_npz(tmp_path / "npz")
+    (tmp_path / "cut.npz").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    np.savez(tmp_path / "cloud.npz", points=CLOUD)
+    cases = [("zero.h5", "the file is empty"), ("cut.npz", "corrupt or truncated"), ("cloud.npz", "no '<split>_points'")]
+    for name, problem in cases:
+        with pytest.raises(DataError, match=problem) as caught:
+            open_dataset(tmp_path / name)
+        assert caught.value.path == str(tmp_path / name) and "unrecognised" not in str(caught.value)
+
+
 def test_synthetic_spec_is_delegated(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 

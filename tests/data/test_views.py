@@ -88,9 +88,10 @@ def test_center_crop_normalisation_keeps_the_crop_size():
     assert np.linalg.norm(views["local"], axis=2).max() < 1.0
 
 
-def test_small_clouds_are_upsampled_to_the_fixed_counts():
+def test_small_clouds_are_upsampled_to_the_fixed_counts_and_flagged_padded():
     views = dcglr_views()(sample(100), np.random.default_rng(0))
     assert views["global"].shape == (2, 1024, 3) and views["points"].shape == (1024, 3)
+    assert views["padded"] and not dcglr_views(num_points=100)(sample(100), np.random.default_rng(0))["padded"]
 
 
 def test_view_maker_pickles_and_reproduces():

@@ -124,3 +124,19 @@ def test_invalid_points_name_the_sample(encoder_factory):
     split = LazySplit([0], lambda _: {"points": np.full((10, 3), np.nan, np.float32), "name": "broken_0007"})
     with pytest.raises(DataError, match="broken_0007"):
         extract_features(encoder_factory(), split, num_points=8, batch_size=4, device=CPU)
+
+
+def test_padding_small_clouds_is_said_once_per_run_with_a_count(encoder_factory, capsys, monkeypatch):
+    from pointdistill.data import padding
+    from pointdistill.data.base import LazySplit
+
+    monkeypatch.setattr(padding, "_reported", False)
+    sizes = [20, 64, 5, 64, 64]
+    split = LazySplit(sizes, lambda n: {"points": np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)})
+    extract_features(encoder_factory(), split, num_points=5, batch_size=2, device=CPU, desc="knn train")
+    assert "warning" not in capsys.readouterr().err
+    for desc in ("knn train", "knn train", "knn test"):
+        extract_features(encoder_factory(), split, num_points=64, batch_size=2, device=CPU, desc=desc)
+    err = capsys.readouterr().err
+    assert "warning: knn train: 2 of 5 clouds have fewer points than num_points=64 (the smallest has 5)" in err
+    assert err.count("warning") == 1, "said once per run, not per split or call"

@@ -160,6 +160,8 @@ def test_bad_input_is_named(tiny_encoder) -> None:
                 dict(pooling=("cls", "median")), dict(vote_passes=0)):
         with pytest.raises(ConfigError):
             finetune.run(tiny_encoder, make_source(), replace(FAST, **bad), CPU)
+    with pytest.raises(ConfigError, match="finetune.num_groups: 64 groups need as many points .*num_points is 20"):
+        finetune.run(tiny_encoder, make_source(), replace(FAST, num_points=20, num_groups=64), CPU)
 
 
 def test_options_parse_from_the_command_line() -> None:

@@ -176,6 +176,8 @@ def test_bad_input_is_named(tiny_encoder) -> None:
         partseg.run(tiny_encoder, make_source(), replace(FAST, val_split="test"), CPU)
     with pytest.raises(ConfigError, match="partseg.epochs"):
         partseg.run(tiny_encoder, make_source(), replace(FAST, epochs=0), CPU)
+    with pytest.raises(ConfigError, match="partseg.num_groups: 64 groups need as many points"):
+        partseg.run(tiny_encoder, make_source(), replace(FAST, num_points=20, num_groups=64), CPU)
 
 
 def test_options_parse_from_the_command_line() -> None:

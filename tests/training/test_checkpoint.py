@@ -52,9 +52,11 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path: Path, monkeypatch: 
     ("content", "message"),
     [
         (None, "no such checkpoint"),
-        (b"PK\x03\x04 truncated", "not a readable checkpoint"),
+        (b"PK\x03\x04 truncated", r"not a pointdistill checkpoint \(a damaged or truncated PyTorch archive\)"),
+        (bytes(range(256)) * 8, r"not a pointdistill checkpoint \(not a PyTorch checkpoint file at all\)"),
+        (b"", r"not a pointdistill checkpoint \(the file is empty\)"),
         ({"step": 1}, "not a pointdistill checkpoint"),
-        ("pickle", "not a readable checkpoint"),
+        ("pickle", r"not a pointdistill checkpoint \(it holds Python objects besides tensors, such as .*NotAllowed"),
         (minimal() | {"version": 99}, "newer"),
         ({"format": ckpt.FORMAT, "version": 1, "step": 1}, "lacks config"),
     ],
@@ -67,8 +69,9 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path: Path, content: object,
         torch.save({"format": ckpt.FORMAT, "payload": NotAllowed()}, path)
     elif content is not None:
         torch.save(content, path)
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=message) as caught:
         ckpt.load_checkpoint(path)
+    assert "weights_only" not in str(caught.value)  # torch's advice to unpickle anyway is wrong for such a file
 
 
 def test_rng_capture_survives_weights_only_and_restores_every_generator(tmp_path: Path) -> None:

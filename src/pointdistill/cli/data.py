@@ -21,6 +21,20 @@ from pointdistill.data.registry import open_dataset
 from pointdistill.errors import DataError
 
 
+EXIT_BAD_DATA = 3
+"""``data check`` read the dataset and found bad samples. Distinct from 2 (the check could not run: a missing path, a
+bad option, a usage error) and from 1 (Python's status for an unexpected exception, a bug), so scripts can tell
+"the data is bad" from "the check failed"."""
+
+_CHECK_EXIT_CODES = f"""\
+exit status:
+  0  every sample was read
+  {EXIT_BAD_DATA}  bad data found: each bad file is listed on stdout with its problem
+  2  the check could not run: missing path, unknown format or option, usage error (said on stderr)
+  1  unexpected internal error (a bug: please report it with the traceback)
+"""
+
+
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``-o key=value`` reader options; values are parsed as YAML scalars (``2048`` -> int, ``false`` -> bool)."""
     options = {}
@@ -83,11 +97,17 @@ def run_check(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{name} {report.bad.get(name, 0)}/{count} bad" for name, count in report.counts.items())
     print(f"{report.format}: {report.checked} samples checked ({counts or 'no splits'}); "
           f"{len(report.problems)} problem(s)")
-    return 0 if report.ok else 1
+    return 0 if report.ok else EXIT_BAD_DATA
 
 
 def _add_check(subparsers: Any) -> None:
-    parser = subparsers.add_parser("check", help="read every sample and list the bad files (exit 1 if any)")
+    parser = subparsers.add_parser(
+        "check",
+        help=f"read every sample and list the bad files (exit {EXIT_BAD_DATA} if any)",
+        description="Read every sample of every split and list the bad files by name, without stopping at the first.",
+        epilog=_CHECK_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_source_arguments(parser)
     parser.set_defaults(func=run_check)
 

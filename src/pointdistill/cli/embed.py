@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pointdistill.data.base import validate_points
+from pointdistill.data.padding import PaddingTally
 from pointdistill.data.readers.folder import is_shape_file, read_shape_file
 from pointdistill.errors import ConfigError, DataError
 
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     num_points = args.num_points or encoder.num_points
     rows = _Rows()
     pending: list[np.ndarray] = []
+    padding = PaddingTally("embed", f"--num-points={num_points}")
 
     def flush() -> None:
         if pending:
@@ -131,10 +133,12 @@ def run(args: argparse.Namespace) -> int:
         for origin, split, sample, classes in iter_samples(args.inputs, args.format, num_points, args.seed):
             rows.add_meta(origin, split, sample, classes)
             pending.append(np.asarray(sample["points"], dtype=np.float32)[:, :3])
+            padding.add_sizes([len(pending[-1])], num_points)
             if len(pending) == args.batch_size:
                 flush()
             bar.update(1)
         flush()
+    padding.report()
     if not rows.features:
         raise DataError(", ".join(args.inputs), "no shapes found to embed")
     arrays = rows.arrays()

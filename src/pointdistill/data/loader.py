@@ -5,6 +5,12 @@ place in training only. So no two workers ever replay one stream (a fault of ref
 per worker), the views do not depend on the number of workers, and a run resumed mid-epoch produces exactly the
 views the uninterrupted run would have. The sampler hands out ``(epoch, index)`` keys to make this possible: the
 dataset learns the epoch from the key, not from state that would have to be copied into persistent workers.
+
+A bad file met by a worker must reach the user as the one clear error it is in the main process. Torch sends a
+worker's exception back as its type and traceback text and rebuilds it from that text alone, which fails for
+DataError (it takes a path and a problem) and ends in ``RuntimeError: Caught DataError in DataLoader worker
+process 0`` with a traceback. So :meth:`ViewDataset.__getitems__` returns the PointDistillError as the batch,
+pickled whole, and :class:`ViewLoader` raises it unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pointdistill.data.base import PointSplit, ViewTransform
-from pointdistill.errors import DataError, TrainingError
+from pointdistill.data.padding import PaddingTally
+from pointdistill.errors import DataError, PointDistillError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +200,20 @@ class ViewDataset(Dataset):
             f"{failure.problem if failure else 'unknown'}",
         )
 
+    def __getitems__(self, keys: Sequence[tuple[int, int] | int]) -> list[dict[str, Any]] | PointDistillError:
+        """The samples of one batch (torch's DataLoader fetches batches through this), or the PointDistillError
+        that stopped one, returned instead of raised so that it leaves a worker intact (see the module notes)."""
+        try:
+            return [self[key] for key in keys]
+        except PointDistillError as error:
+            return error
 
-def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a list of view dicts into a dict of tensors (arrays and numbers) or lists (strings)."""
+
+def collate(samples: Sequence[dict[str, Any]] | PointDistillError) -> dict[str, Any] | PointDistillError:
+    """Stack a list of view dicts into a dict of tensors (arrays and numbers) or lists (strings); a batch that
+    failed (a PointDistillError from :meth:`ViewDataset.__getitems__`) passes through for :class:`ViewLoader`."""
+    if isinstance(samples, PointDistillError):
+        return samples
     if not samples:
         raise ValueError("cannot collate an empty batch")
     keys = list(samples[0])
@@ -219,6 +237,25 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         else:
             raise TypeError(f"cannot collate field {key!r} of type {type(first).__name__}")
     return batch
+
+
+class ViewLoader(DataLoader):
+    """A DataLoader of collated views that raises a failed batch's PointDistillError as itself, and warns once
+    per run (from rank 0) when source clouds were padded by repeating points (views flagged ``padded``)."""
+
+    def __init__(self, *args: Any, rank: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.padding = PaddingTally("training data", "data.num_points") if rank == 0 else None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in super().__iter__():
+            if isinstance(batch, PointDistillError):
+                raise batch
+            if self.padding is not None and "padded" in batch:
+                self.padding.add(len(batch["padded"]), int(batch["padded"].sum()))
+                if self.padding.report(so_far=True):
+                    self.padding = None
+            yield batch
 
 
 def seed_worker(worker_id: int) -> None:
@@ -252,8 +289,8 @@ def build_loader(
     drop_last: bool = True,
     shuffle: bool = True,
     pin_memory: bool | None = None,
-) -> DataLoader:
-    """A DataLoader of collated views for one rank. ``loader.sampler`` is the :class:`EpochSampler`: call
+) -> ViewLoader:
+    """A :class:`ViewLoader` of collated views for one rank. ``loader.sampler`` is the :class:`EpochSampler`: call
     ``loader.sampler.set_epoch(e)`` every epoch and ``loader.sampler.start_at(b)`` to resume after b batches.
 
     Workers are persistent (no re-fork every epoch); ``pin_memory`` defaults to whether CUDA is available.
@@ -269,7 +306,7 @@ def build_loader(
         )
     workers = resolve_num_workers(num_workers)
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-    return DataLoader(
+    return ViewLoader(
         ViewDataset(split, transform, seed, skip_bad_samples),
         batch_size=batch_size,
         sampler=sampler,
@@ -280,4 +317,5 @@ def build_loader(
         persistent_workers=workers > 0,
         worker_init_fn=seed_worker,
         generator=generator,
+        rank=rank,
     )

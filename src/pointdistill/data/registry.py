@@ -36,6 +36,10 @@ _DETECTION_ORDER: tuple[ModuleType, ...] = (
 FORMATS: dict[str, Callable[..., DatasetSource]] = {module.FORMAT: module.read for module in _DETECTION_ORDER}
 """Format name -> reader ``read(path, **options)``."""
 
+_FILE_READERS: dict[str, ModuleType] = {".npz": npz, ".h5": modelnet_h5, ".hdf5": modelnet_h5}
+"""Readers that open a file of this suffix on its own. When detection fails for such a file, reading it says why
+(corrupt, truncated, empty, missing keys), which helps more than "unrecognised layout"."""
+
 SYNTHETIC_PREFIX = "synthetic:"
 SYNTHETIC_KINDS = ("shapes", "scans", "scenes")
 
@@ -54,7 +58,18 @@ def detect_format(path: str | Path) -> str:
     for module in _DETECTION_ORDER:
         if module.locate(path) is not None:
             return module.FORMAT
-    raise DataError(path, f"unrecognised dataset layout; readable formats: {_formats_line()}")
+    raise _unrecognised(path)
+
+
+def _unrecognised(path: Path) -> DataError:
+    """Why no reader recognised ``path``: the problem its suffix's reader finds in it, else the readable formats."""
+    reader = _FILE_READERS.get(path.suffix.lower()) if path.is_file() else None
+    if reader is not None:
+        try:
+            reader.read(path)
+        except DataError as error:
+            return error
+    return DataError(path, f"unrecognised dataset layout; readable formats: {_formats_line()}")
 
 
 def _open_synthetic(spec: str, options: dict[str, Any]) -> DatasetSource:

@@ -61,7 +61,8 @@ class MultiCropViews:
     Output (float32): ``global`` [num_global, global_points, 3], ``local`` [num_local, local_points, 3],
     ``points`` [num_points, 3] (the input cloud normalised to the unit sphere and resampled to ``num_points``;
     augmented with ``augment`` only when ``augment_points`` is set). ``label`` (int64 scalar) is passed through
-    when the sample has one. ``local`` is absent when ``num_local`` is 0.
+    when the sample has one. ``local`` is absent when ``num_local`` is 0. ``padded`` (bool) says the input had
+    fewer than ``num_points`` points, so repeats fill its views (the loader warns about those once).
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class MultiCropViews:
         if self.augment_points:
             full = self._augment(full, rng)
         views["points"] = full.astype(np.float32, copy=False)
+        views["padded"] = np.bool_(len(points) < self.num_points)
         if "label" in sample:
             views["label"] = np.int64(sample["label"])
         return views

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from pointdistill.data.base import PointSplit, validate_points
+from pointdistill.data.padding import PaddingTally
 from pointdistill.errors import ConfigError
 from pointdistill.models.base import POOLINGS, PointEncoder, pooled_features
 from pointdistill.ops.fps import farthest_point_sample
@@ -171,7 +172,8 @@ def extract_features(
 
     ``indices`` restricts the extraction to those samples, in that order (few-shot folds, online subsets). The
     encoder is used in eval mode (its previous mode is restored), without gradients; the progress bar goes to
-    stderr and only appears for long extractions unless ``progress`` forces it.
+    stderr and only appears for long extractions unless ``progress`` forces it. Clouds with fewer than
+    ``num_points`` points are padded by repeating points, and a warning named ``desc`` says how many, once per run.
     """
     pooling = check_pooling(pooling)
     if batch_size < 1:
@@ -182,15 +184,18 @@ def extract_features(
     show = len(order) >= _PROGRESS_MIN_SAMPLES if progress is None else progress
     chunks: list[torch.Tensor] = []
     labels: list[int | None] = []
+    padding = PaddingTally(desc, f"num_points={num_points}")
     bar = tqdm(total=len(order), desc=desc, unit="shape", file=sys.stderr, disable=not show, leave=False)
     with eval_mode(encoder), bar:
         for start in range(0, len(order), batch_size):
             batch_index = order[start : start + batch_size]
             read = [_read_cloud(split, i) for i in batch_index]
+            padding.add_sizes([len(p) for p, _ in read], num_points)
             points = prepare_batch([p for p, _ in read], num_points, sampling=sampling, seeds=batch_index)
             chunks.append(encode_batch(encoder, points, pooling=pooling, device=device, precision=precision))
             labels.extend(label for _, label in read)
             bar.update(len(batch_index))
+    padding.report()
     features = torch.cat(chunks).numpy()
     y = None if any(label is None for label in labels) else np.asarray(labels, dtype=np.int64)
     return features, y

@@ -131,6 +131,11 @@ def vote_accuracies(model: nn.Module, test: Clouds, options: Options, seed: int,
 def _check_options(options: Options) -> None:
     check_common(options, "finetune")
     check_pooling(options.pooling)
+    if options.num_groups is not None and not 1 <= options.num_groups <= options.num_points:
+        raise ConfigError(
+            f"finetune.num_groups: {options.num_groups} groups need as many points per cloud, but finetune.num_points "
+            f"is {options.num_points}; lower num_groups or raise num_points"
+        )
     if not 0 <= options.label_smoothing < 1:
         raise ConfigError(f"finetune.label_smoothing: must be in [0, 1), got {options.label_smoothing!r}")
     if options.vote_repeats < 0 or options.vote_passes < 1:

@@ -208,6 +208,11 @@ def _metrics(ious: torch.Tensor, clouds: Clouds, classes: Sequence[str], prefix:
 
 def _check_options(options: Options) -> None:
     check_common(options, "partseg")
+    if options.num_groups is not None and not 1 <= options.num_groups <= options.num_points:
+        raise ConfigError(
+            f"partseg.num_groups: {options.num_groups} groups need as many points per cloud, but partseg.num_points "
+            f"is {options.num_points}; lower num_groups or raise num_points"
+        )
     if options.blocks is not None and (not options.blocks or min(options.blocks) < 0):
         raise ConfigError(f"partseg.blocks: need non-negative block indices, got {options.blocks!r}")
     if options.val_split is not None and options.val_split == options.test_split:

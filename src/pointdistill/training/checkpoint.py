@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -83,15 +84,40 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in a few words.
+
+    Torch's own message advises re-running with ``weights_only=False``, which would execute whatever code an
+    untrusted file holds: the wrong advice for a file that is not a pointdistill checkpoint, so it is never shown.
+    """
+    unsafe = _UNSAFE_GLOBAL.search(str(error))
+    if unsafe:
+        return f"it holds Python objects besides tensors, such as {unsafe.group(1)}, which are never loaded"
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not head:
+        return "the file is empty"
+    if head == b"PK\x03\x04":
+        return "a damaged or truncated PyTorch archive"
+    return "not a PyTorch checkpoint file at all"
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a pointdistill checkpoint on CPU; raise CheckpointError if missing, corrupt or of another format."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: noise for an unusable file
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
     except Exception as exc:  # truncated zip, foreign pickle, unreadable file: all mean "not usable"
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: not a pointdistill checkpoint ({_unreadable_reason(path, exc)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a pointdistill checkpoint (no 'format': '{FORMAT}' entry)")
     version = data.get("version")

@@ -15,7 +15,8 @@ class OptimConfig:
     ``batch_size`` is the micro-batch of ONE process (what must fit in memory). One optimiser step sees
     ``batch_size * accumulate * world_size`` shapes, so to shrink memory at a constant effective batch, lower
     ``batch_size`` and raise ``accumulate`` by the same factor. ``lr`` is the absolute peak learning rate (no
-    implicit scaling by batch size). No weight decay is applied to biases and normalisation parameters.
+    implicit scaling by batch size). No weight decay is applied to biases, normalisation parameters and learned
+    tokens and positions (:mod:`pointdistill.models.weight_decay`).
     """
 
     batch_size: int = 32

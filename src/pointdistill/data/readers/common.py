@@ -6,6 +6,7 @@ DataError, so every failure to read a file must become ``DataError(file, problem
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -33,6 +34,16 @@ def require_file(path: Path) -> Path:
     if not path.is_file():
         raise DataError(path, "file not found" if not path.exists() else "expected a file, found a folder")
     return path
+
+
+def unreadable(path: Path, kind: str, error: Exception) -> DataError:
+    """The DataError for a file its parser rejected: empty, unreadable, or else corrupt or truncated (the parser's
+    own words follow), so a damaged download is never mistaken for a file of some other layout."""
+    if not os.access(path, os.R_OK):
+        return DataError(path, f"cannot read this {kind}: permission denied")
+    if path.stat().st_size == 0:
+        return DataError(path, f"not a readable {kind}: the file is empty (0 bytes)")
+    return DataError(path, f"not a readable {kind}, corrupt or truncated: {error}")
 
 
 def read_lines(path: Path) -> list[str]:

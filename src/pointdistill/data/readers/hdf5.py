@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import h5py
 
 from pointdistill.data.readers.chunked import Chunk
-from pointdistill.data.readers.common import require_file
+from pointdistill.data.readers.common import require_file, unreadable
 from pointdistill.errors import DataError
 
 
@@ -18,7 +18,7 @@ def _open_file(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as error:
-        raise DataError(path, f"not a readable HDF5 file: {error}") from None
+        raise unreadable(path, "HDF5 file", error) from None
 
 
 def h5_chunk(path: Path, required: Mapping[str, str], optional: Mapping[str, str] | None = None) -> Chunk:

@@ -17,7 +17,7 @@ import numpy as np
 
 from pointdistill.data.base import DatasetSource
 from pointdistill.data.readers.chunked import Chunk, ChunkedSplit
-from pointdistill.data.readers.common import require_file
+from pointdistill.data.readers.common import require_file, unreadable
 from pointdistill.errors import DataError
 
 FORMAT = "npz"
@@ -43,7 +43,7 @@ def _members(path: Path) -> dict[str, zipfile.ZipInfo]:
         with zipfile.ZipFile(path) as archive:
             return {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
     except (zipfile.BadZipFile, OSError) as error:
-        raise DataError(path, f"not a readable .npz archive: {error}") from None
+        raise unreadable(path, ".npz archive", error) from None
 
 
 def member_shape(path: Path, key: str) -> tuple[int, ...]:
