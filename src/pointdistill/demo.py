@@ -135,6 +135,13 @@ def _summary_dict(summary: RunSummary) -> dict[str, Any]:
     return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(summary).items()}
 
 
+def _fitted_note(config: Config, summary: RunSummary) -> str:
+    planned = config.train.schedule_steps
+    if planned is None or summary.total_steps >= planned:
+        return ""
+    return f" (fitted to the time budget on this machine; the preset plans {planned} steps)"
+
+
 def _gain(results: dict[str, Any], protocol: str, key: str) -> tuple[float, float, float]:
     before = float(results["random_init"][protocol][key])
     after = float(results["pretrained"][protocol][key])
@@ -199,7 +206,8 @@ def write_report(
         "## Pretraining",
         "",
         f"- Preset `{settings.preset}` (+ overrides {settings.overrides or 'none'}), seed {settings.seed}; "
-        f"stopped: {summary.stopped_reason} at step {summary.steps} of a {summary.total_steps}-step schedule; "
+        f"stopped: {summary.stopped_reason} at step {summary.steps} of a {summary.total_steps}-step schedule"
+        f"{_fitted_note(config, summary)}; "
         f"final loss {summary.final_loss:.3f}."
         if summary.final_loss is not None else f"- Preset `{settings.preset}`; stopped: {summary.stopped_reason}.",
         f"- Last logged teacher entropy {last.get('teacher_entropy', float('nan')):.3f} and batch-marginal entropy "

@@ -16,7 +16,7 @@ import yaml
 from torch import nn
 
 from pointdistill.config import Config, available_presets, load_config
-from pointdistill.methods import METHOD_CLASSES, build_method
+from pointdistill.methods import METHODS, build_method
 from pointdistill.methods.base import StepInfo
 from pointdistill.models import DGCNN, PCT, PointNet, PointViT
 
@@ -93,7 +93,7 @@ def test_every_shipped_preset_loads(name: str) -> None:
         loaded = lookup(config, key)
         loaded = list(loaded) if isinstance(loaded, tuple) else loaded
         assert loaded == (pytest.approx(value) if isinstance(value, float) else value), key
-    assert config.method in METHOD_CLASSES
+    assert config.method in METHODS
     assert dataclasses.is_dataclass(getattr(config, config.method, None)), f"no '{config.method}' config section"
 
 

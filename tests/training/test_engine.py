@@ -188,12 +188,12 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path: Path) -> None:
 
 
 def test_schedule_fitted_to_the_budget_completes_inside_it(tmp_path: Path) -> None:
-    overrides = ("train.schedule_steps=2000", "train.max_minutes=0.1", "train.fit_schedule_to_budget=true",
-                 "train.calibration_steps=3", "train.log_every=1000")
+    overrides = ("train.schedule_steps=2000", "train.max_minutes=0.15", "train.fit_schedule_to_budget=true",
+                 "train.calibration_steps=3", "train.log_every=1000", "train.checkpoint_every=1000")
     trainer, summary = run(tmp_path, *overrides, method=ToyMethod(step_seconds=0.02))
     assert summary.stopped_reason == "completed"
     assert 5 < summary.total_steps < 2000 and summary.steps == summary.total_steps  # schedule shrunk, then finished
-    assert summary.elapsed_s < 6.0
+    assert summary.elapsed_s < 9.0
     saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert saved["total_steps"] == summary.total_steps  # --resume keeps the fitted schedule
     metrics = read_metrics(tmp_path)

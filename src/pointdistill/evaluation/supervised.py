@@ -16,6 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pointdistill.data.base import DatasetSource, PointSplit, validate_label, validate_points
+from pointdistill.data.padding import PaddingTally
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.common import EncoderFactory
 from pointdistill.evaluation.features import (
@@ -91,12 +92,14 @@ def load_clouds(
     labels whose count differs from the point count.
     """
     points_out, labels, names, parts_out = [], [], [], []
+    padding = PaddingTally(f"{protocol} {desc}", f"num_points={num_points}")
     bar = tqdm(total=len(split), desc=desc, unit="shape", file=sys.stderr, disable=not progress, leave=False)
     with bar:
         for start in range(0, len(split), _LOAD_CHUNK):
             chunk = range(start, min(start + _LOAD_CHUNK, len(split)))
             read = [_read_sample(split, i, num_classes, with_parts, protocol) for i in chunk]
             sizes = [len(r[1]) for r in read]
+            padding.add_sizes(sizes, num_points)
             padded = pad_clouds([r[1] for r in read])
             index = resample_point_index(padded, sizes, num_points, sampling=sampling, seeds=list(chunk))
             points_out.append(normalize_unit_sphere(gather_points(padded, index)))
@@ -108,6 +111,7 @@ def load_clouds(
             labels.extend(r[2] for r in read)
             names.extend(r[0] for r in read)
             bar.update(len(read))
+    padding.report()
     return Clouds(
         points=torch.cat(points_out),
         labels=torch.tensor(labels, dtype=torch.long),

@@ -54,10 +54,11 @@ class TrainConfig:
     - ``checkpoint_every``: optimiser steps between writes of ``checkpoints/last.pt`` (also written at the end).
     - ``keep_checkpoints``: how many step-numbered copies (``step_00000500.pt``) to keep besides ``last.pt``.
     - ``threads``: 0 leaves torch's default number of CPU threads, N > 0 sets it.
-    - ``fit_schedule_to_budget``: with ``max_minutes``, time ``calibration_steps`` steps (after the first, which
-      pays for start-up) and shorten the schedule so that it *completes* inside the budget on this machine: a run
-      cut by its budget mid-cosine never anneals its learning rate and EMA. The preset's length is the upper bound;
-      the steps before the fit follow the preset's schedule. The fitted length is saved, so ``--resume`` keeps it.
+    - ``fit_schedule_to_budget``: with ``max_minutes``, time the steps after the first (which pays for start-up)
+      and, every ``calibration_steps`` steps, shorten the schedule so that it *completes* inside the budget at the
+      mean pace so far: a run cut by its budget mid-cosine never anneals its learning rate and EMA. It only ever
+      shortens (the preset's length is the upper bound); the steps before a fit follow the longer schedule. The
+      fitted length is saved, so ``--resume`` keeps it.
     """
 
     device: str = "auto"

@@ -63,8 +63,9 @@ from pointdistill.utils.schedules import steps_per_epoch
 
 _PRECISION_CODES = ("fp32", "bf16", "fp16")
 _BUDGET_MARGIN = 0.97
-"""Share of the remaining time budget a fitted schedule plans to use: the rest absorbs step-time noise and the
-final checkpoint."""
+_RESERVE_STEPS = 3
+"""Share of the remaining time budget a fitted schedule plans to use, less the time of a few steps: the rest absorbs
+step-time noise and the final checkpoint."""
 
 
 @dataclass
@@ -272,16 +273,15 @@ class Trainer:
 
     def _fit_to_budget(self, step_time: float, deadline: float) -> None:
         """Shorten the schedule so that it ends inside the time budget at the measured ``step_time`` (all ranks
-        agree: rank 0's estimate is broadcast); the preset's length is the upper bound."""
-        remaining = max(0.0, deadline - time.monotonic()) * _BUDGET_MARGIN
+        agree: rank 0's estimate is broadcast). Only ever shortens: the preset's length is the upper bound."""
+        remaining = max(0.0, (deadline - time.monotonic()) * _BUDGET_MARGIN - _RESERVE_STEPS * step_time)
         fitted = torch.tensor([self.step + int(remaining / max(step_time, 1e-9))], device=self.device)
         dist_utils.broadcast_tensors([fitted])
-        total = max(self.step + 1, min(self.total_steps, int(fitted.item())))
-        self._fitted = True
-        if total != self.total_steps:
+        total = max(self.step + 1, int(fitted.item()))
+        if total < self.total_steps:
             self._say(
                 f"fitted the schedule to the time budget: {total} steps instead of {self.total_steps} "
-                f"({step_time:.2f} s per step measured over the last {self.config.train.calibration_steps} steps)"
+                f"({step_time:.3f} s per step measured since step {self._pace_from})"
             )
             self._set_horizon(total)
 
@@ -354,11 +354,8 @@ class Trainer:
                     self.log.step_done(values, samples_per_step)
                     self.position.skipped_samples += result.skipped
                     step_time = time.monotonic() - step_start
-                    if fit_budget and self.step - start_step == 1:
-                        calibration_start = time.monotonic()
-                    if fit_budget and self.step - start_step == 1 + calibration:
-                        self._fit_to_budget((time.monotonic() - calibration_start) / calibration, deadline)
-                        fit_budget = False
+                    if fit_budget:
+                        self._pace(start_step, calibration, deadline)
 
                     reason = self._should_stop(signals, deadline, step_time)
                     if reason or self.step % cfg.train.log_every == 0 or self.step == self.target_steps:
@@ -387,6 +384,15 @@ class Trainer:
         if self.position.skipped_samples:
             self._say(f"skipped {self.position.skipped_samples} unreadable sample(s) (data.skip_bad_samples)")
         return self._summary(start_step, last_loss, reason)
+
+    def _pace(self, start_step: int, every: int, deadline: float) -> None:
+        """Every ``every`` steps, re-fit the schedule to the budget at the mean step time since this call's first
+        step (which pays for start-up and is left out), so a machine that slows down mid-run still finishes."""
+        now = time.monotonic()
+        if self.step - start_step == 1:
+            self._pace_start, self._pace_from = now, self.step
+        elif (self.step - self._pace_from) % every == 0:
+            self._fit_to_budget((now - self._pace_start) / (self.step - self._pace_from), deadline)
 
     def _plan(self, cfg: Config) -> str:
         """One line saying what this call will do (the first thing a user reads)."""
