@@ -284,6 +284,7 @@ class Trainer:
                 f"({step_time:.3f} s per step measured since step {self._pace_from})"
             )
             self._set_horizon(total)
+            self.log.set_total(self.target_steps)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         position = restore_training_state(checkpoint, self.method, self.optimizer, self.precision.scaler)

@@ -36,6 +36,11 @@ class ProgressBar:
             file=sys.stderr,
         )
 
+    def set_total(self, total: int) -> None:
+        """A new end (the schedule was fitted to the time budget)."""
+        self._bar.total = total
+        self._bar.refresh()
+
     def update(self, steps: int = 1) -> None:
         self._bar.update(steps)
 

@@ -56,6 +56,10 @@ class RunLog:
         else:
             print(message, file=sys.stderr)
 
+    def set_total(self, total: int) -> None:
+        """The run now ends at step ``total`` (its schedule was shortened)."""
+        self._bar.set_total(total)
+
     def step_done(self, values: dict[str, Any], samples: int) -> None:
         """Count one optimiser step of ``samples`` shapes; ``values`` (device tensors allowed) join the means."""
         self.means.add(values)
