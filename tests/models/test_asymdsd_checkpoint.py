@@ -54,7 +54,9 @@ def _point_embedding(width: int, wide: bool) -> nn.Module:
     if not wide:
         return _module(
             block_1=nn.Sequential(nn.Linear(3, 128, bias=False), norm(128), gelu(), nn.Linear(128, 256, bias=False)),
-            block_2=nn.Sequential(nn.Linear(512, 512, bias=False), norm(512), gelu(), nn.Linear(512, width, bias=False)),
+            block_2=nn.Sequential(
+                nn.Linear(512, 512, bias=False), norm(512), gelu(), nn.Linear(512, width, bias=False)
+            ),
         )
     first = nn.Sequential(
         nn.Linear(3, 256), norm(256), gelu(), nn.Dropout(0.0),
