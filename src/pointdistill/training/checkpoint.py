@@ -106,6 +106,8 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
         head = handle.read(4)
     if not head:
         return "the file is empty"
+    if head == b"PK\x03\x04" and isinstance(error, pickle.UnpicklingError):
+        return "it holds Python objects that cannot be rebuilt without running their code, which is never done"
     if head == b"PK\x03\x04":
         return "a damaged or truncated PyTorch archive"
     return "not a PyTorch checkpoint file at all"
