@@ -4,6 +4,10 @@
 >>> encoder = load_encoder("runs/dcglr")   # a run folder or a .pt file; or load_encoder("random", config=...)
 >>> vectors = encoder.embed(points)       # [N, 3] -> [F];  [B, N, 3] -> [B, F]
 
+An official AsymDSD checkpoint (a PyTorch Lightning ``.ckpt`` of github ``remcofl/AsymDSD``) loads the same way:
+its teacher encoder becomes our ViT with the AsymDSD options, sized from its tensors
+(:mod:`pointdistill.models.asymdsd_checkpoint`), under the default config otherwise (1024 points, 64 patches of 32).
+
 ``embed`` does what the evaluation protocols do to a cloud (same code): resample to the configured point count
 (farthest point sampling), centre on the centroid and scale to the unit sphere, encode in eval mode without
 gradients, and pool (CLS, max and mean of the final tokens by default).
@@ -186,10 +190,27 @@ def _build(config: Config, origin: str) -> PointEncoder:
         raise CheckpointError(f"{origin}: unknown encoder architecture in its config ({error})") from None
 
 
+def _load_asymdsd(file: Path, data: dict[str, Any], device: torch.device) -> Encoder:
+    """The teacher encoder of an official AsymDSD Lightning checkpoint, loaded strictly into our ViT."""
+    from pointdistill.models import asymdsd_checkpoint
+
+    encoder_cfg = asymdsd_checkpoint.encoder_config(data, str(file))
+    weights = asymdsd_checkpoint.map_state(asymdsd_checkpoint.teacher_state(data), str(file))
+    cfg = Config().replace(encoder=encoder_cfg)
+    module = _build(cfg, str(file))
+    try:
+        module.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(_mismatch_message(file, cfg, module, weights, error)) from None
+    step = data.get("global_step")
+    return Encoder(module, cfg, device, origin=str(file), step=step if isinstance(step, int) else None)
+
+
 def load_encoder(
     path: str | Path, config: str | Config | None = None, device: str | torch.device = "auto", *, seed: int = 0
 ) -> Encoder:
-    """The teacher encoder of a pointdistill checkpoint (file or run folder), or ``"random"``.
+    """The teacher encoder of a pointdistill checkpoint (file or run folder), of an official AsymDSD checkpoint
+    (a Lightning ``.ckpt``), or ``"random"``.
 
     ``"random"`` builds the encoder of ``config`` (a preset name, a YAML path or a Config; the defaults when None)
     with weights drawn from ``torch.manual_seed(seed)``: the baseline that shows what pretraining gains. A
@@ -204,10 +225,14 @@ def load_encoder(
         return Encoder(_build(cfg, f"random ({cfg.encoder.name})"), cfg, target, origin=RANDOM)
     if config is not None:
         raise ConfigError("config applies to 'random' encoders only; a checkpoint carries its own config")
-    from pointdistill.training.checkpoint import load_checkpoint
+    from pointdistill.models.asymdsd_checkpoint import PREFIX, is_asymdsd_checkpoint
+    from pointdistill.training.checkpoint import check_checkpoint, read_checkpoint
 
     file = checkpoint_file(path)
-    data = load_checkpoint(file)
+    data = read_checkpoint(file, foreign_objects=True)
+    if is_asymdsd_checkpoint(data):
+        return _load_asymdsd(file, data, target)
+    check_checkpoint(file, data, hint=f" nor an AsymDSD Lightning checkpoint (no state_dict keys {PREFIX}*)")
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("encoder"), dict):
         raise CheckpointError(f"{file}: checkpoint has no config or encoder weights")
     try:

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pointdistill.models.patch_embed import build_patch_embed
 
 
-@pytest.mark.parametrize("kind", ["standard", "light"])
+@pytest.mark.parametrize("kind", ["standard", "light", "asymdsd"])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 16), (2, 64)])
 def test_shapes_for_any_batch_and_patch_count(kind: str, shape: tuple[int, int]) -> None:
     embed = build_patch_embed(kind, 48)
@@ -17,7 +17,7 @@ def test_shapes_for_any_batch_and_patch_count(kind: str, shape: tuple[int, int])
     assert embed(patches).shape == (*shape, 48)
 
 
-@pytest.mark.parametrize("kind", ["standard", "light"])
+@pytest.mark.parametrize("kind", ["standard", "light", "asymdsd"])
 def test_token_ignores_point_order_within_a_patch(kind: str) -> None:
     torch.manual_seed(0)
     embed = build_patch_embed(kind, 32)

@@ -121,3 +121,21 @@ def test_pickle_payload_is_never_executed(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError):
         ckpt.load_checkpoint(path)
     assert not marker.exists()
+
+
+class ForeignDict(dict):
+    """A dict subclass: its items arrive by SETITEMS, which the inert placeholder cannot take."""
+
+
+def test_foreign_objects_become_placeholders_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "lightning.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "hyper_parameters": {"act": torch.nn.GELU, "n": [1, "a"]}}, path)
+    with pytest.raises(CheckpointError, match="holds Python objects besides tensors"):
+        ckpt.read_checkpoint(path)
+    data = ckpt.read_checkpoint(path, foreign_objects=True)
+    assert torch.equal(data["state_dict"]["w"], torch.ones(2)) and data["hyper_parameters"]["n"] == [1, "a"]
+    assert data["hyper_parameters"]["act"] is ckpt.ForeignObject
+    torch.save({"hyper_parameters": ForeignDict(a=1)}, path)
+    with pytest.raises(CheckpointError, match="cannot be rebuilt without running their code") as caught:
+        ckpt.read_checkpoint(path, foreign_objects=True)
+    assert "weights_only" not in str(caught.value)

@@ -1,7 +1,15 @@
 """Encoders behind one interface (:class:`PointEncoder`): 3D-ViT, DGCNN, PointNet, PCT, and their building blocks."""
 
 from pointdistill.models.base import POOLINGS, EncoderOutput, PointEncoder, pooled_features
-from pointdistill.models.blocks import Attention, Block, CrossAttention, CrossAttentionBlock, DropPath, Mlp
+from pointdistill.models.blocks import (
+    Attention,
+    Block,
+    CrossAttention,
+    CrossAttentionBlock,
+    DropPath,
+    Mlp,
+    init_token,
+)
 from pointdistill.models.config import EncoderConfig
 from pointdistill.models.dgcnn import DGCNN, feature_knn
 from pointdistill.models.patch_embed import PATCH_EMBEDS, MiniPointNet, build_patch_embed
@@ -32,5 +40,6 @@ __all__ = [
     "build_encoder",
     "build_patch_embed",
     "feature_knn",
+    "init_token",
     "pooled_features",
 ]

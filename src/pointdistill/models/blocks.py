@@ -4,6 +4,10 @@ Attention runs through ``F.scaled_dot_product_attention`` so CPU and GPU both ge
 convention: a bool mask is True where a query *may* attend, a float mask is added to the logits; either broadcasts to
 [B, heads, queries, keys], and a [B, queries, keys] mask is applied to every head. A query whose row is all False has
 nothing to attend to and yields NaN, so callers must leave every query at least one key.
+
+Every block takes ``norm`` (``layer`` or AsymDSD's ``rms``) and ``bias``: ``bias=False`` drops the bias of every
+linear layer in it (qkv, output projection, MLP), as AsymDSD's encoder and predictor do. The defaults are the
+Point-MAE blocks (LayerNorm, biases everywhere except qkv).
 """
 
 from __future__ import annotations
@@ -12,18 +16,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pointdistill.models.common import make_norm
 from pointdistill.models.stochastic import per_sample_uniform
+
+INIT_STD = 0.02
+"""Standard deviation of the truncated-normal init of linear weights and learned tokens (timm, AsymDSD)."""
 
 
 def init_weights(module: nn.Module) -> None:
-    """timm's ViT init: truncated normal (std 0.02) linear weights, zero biases, LayerNorm ones/zeros."""
+    """timm's ViT init: truncated normal (std 0.02) linear weights, zero biases, LayerNorm ones/zeros, RMSNorm ones."""
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.trunc_normal_(module.weight, std=INIT_STD)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.RMSNorm):
+        nn.init.ones_(module.weight)
+
+
+def init_token(token: torch.Tensor) -> None:
+    """Initialise a learned token (CLS, mask token) in place: truncated normal, std 0.02, as timm and AsymDSD do."""
+    nn.init.trunc_normal_(token, std=INIT_STD)
 
 
 class DropPath(nn.Module):
@@ -59,11 +74,11 @@ class DropPath(nn.Module):
 class Mlp(nn.Module):
     """Linear -> GELU -> Linear, the feed-forward half of every block."""
 
-    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None) -> None:
+    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None, *, bias: bool = True) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc1 = nn.Linear(dim, hidden_dim, bias=bias)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, out_dim or dim)
+        self.fc2 = nn.Linear(hidden_dim, out_dim or dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -101,15 +116,18 @@ def _attention_probs(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor |
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over [B, T, D] with one fused qkv projection."""
+    """Multi-head self-attention over [B, T, D] with one fused qkv projection (rows: q, then k, then v).
 
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = False) -> None:
+    ``bias=False`` removes the output projection's bias (and the qkv bias, whatever ``qkv_bias`` says).
+    """
+
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = False, bias: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias and bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         q, k, v = self.qkv(x).chunk(3, dim=-1)
@@ -127,16 +145,21 @@ class Attention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention of queries [B, Tq, D] over a separate memory [B, Tk, D_mem]."""
+    """Multi-head attention of queries [B, Tq, D] over a separate memory [B, Tk, D_mem].
 
-    def __init__(self, dim: int, num_heads: int, *, memory_dim: int | None = None, qkv_bias: bool = False) -> None:
+    ``bias=False`` removes the output projection's bias (and the q/kv biases, whatever ``qkv_bias`` says).
+    """
+
+    def __init__(
+        self, dim: int, num_heads: int, *, memory_dim: int | None = None, qkv_bias: bool = False, bias: bool = True
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(memory_dim or dim, 2 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias and bias)
+        self.kv = nn.Linear(memory_dim or dim, 2 * dim, bias=qkv_bias and bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
 
     def _qk_v(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         k, v = self.kv(memory).chunk(2, dim=-1)
@@ -167,13 +190,15 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = False,
         drop_path: float = 0.0,
+        norm: str = "layer",
+        bias: bool = True,
     ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
+        self.norm1 = make_norm(norm, dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, bias=bias)
         self.drop_path1 = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = make_norm(norm, dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), bias=bias)
         self.drop_path2 = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -201,14 +226,16 @@ class CrossAttentionBlock(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = False,
         drop_path: float = 0.0,
+        norm: str = "layer",
+        bias: bool = True,
     ) -> None:
         super().__init__()
-        self.norm_query = nn.LayerNorm(dim)
-        self.norm_memory = nn.LayerNorm(memory_dim or dim)
-        self.attn = CrossAttention(dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias)
+        self.norm_query = make_norm(norm, dim)
+        self.norm_memory = make_norm(norm, memory_dim or dim)
+        self.attn = CrossAttention(dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias, bias=bias)
         self.drop_path1 = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = make_norm(norm, dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), bias=bias)
         self.drop_path2 = DropPath(drop_path)
 
     def forward(

@@ -11,6 +11,14 @@ from torch import nn
 from pointdistill.ops import gather_points
 
 NORMS = ("layer", "batch")
+"""Norms of the point-wise MLPs (``encoder.norm``)."""
+
+BLOCK_NORMS = ("layer", "rms")
+"""Norms of the transformer blocks and the final norm (``encoder.block_norm``)."""
+
+RMS_EPS = 1e-5
+"""AsymDSD's RMSNorm epsilon (its ``asymdsd/layers/normalization.py`` default); torch's own default is the dtype's
+machine epsilon, which would make weights ported from the reference compute a slightly different function."""
 
 
 class BatchNormLast(nn.BatchNorm1d):
@@ -24,12 +32,15 @@ class BatchNormLast(nn.BatchNorm1d):
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
-    """``layer`` -> LayerNorm over the channels of each point; ``batch`` -> :class:`BatchNormLast`."""
+    """``layer`` -> LayerNorm over the channels of each point; ``batch`` -> :class:`BatchNormLast`; ``rms`` ->
+    RMSNorm (scale only, no shift) with AsymDSD's epsilon."""
     if kind == "layer":
         return nn.LayerNorm(channels)
     if kind == "batch":
         return BatchNormLast(channels)
-    raise ValueError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
+    if kind == "rms":
+        return nn.RMSNorm(channels, eps=RMS_EPS)
+    raise ValueError(f"unknown norm {kind!r}; choose layer, batch or rms")
 
 
 def edge_linear(linear: nn.Linear, source: torch.Tensor, centres: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,13 @@ buffers to average) and DDP without SyncBatchNorm all behave exactly like a sing
 papers' BatchNorm, with statistics over every point of every cloud in the batch.
 ``hidden_norm`` passes the ViT's intermediate block outputs (``return_hidden``) through its final norm, as
 Point-MAE's segmentation head does.
+
+AsymDSD's encoder is the ViT with three options (``encoder.patch_embed=asymdsd encoder.block_norm=rms
+encoder.bias=false``): ``block_norm`` is the norm of the transformer blocks and the final norm (``layer`` or
+``rms``; ``rms`` also sets the norms of the ``asymdsd`` patch embedding, while ``norm`` keeps governing the other
+embeddings); ``bias=false`` drops the bias of every linear layer of the blocks (qkv, projection, MLP) and of the
+patch embedding (the ``asymdsd`` layout keeps the biases its reference keeps, see ``models/patch_embed.py``); the
+position MLP always keeps its biases, as in the reference.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ class EncoderConfig:
     out_dim: int = 1024
     norm: str = "layer"
     hidden_norm: bool = True
+    block_norm: str = "layer"
+    bias: bool = True
 
 
 register_section("encoder", EncoderConfig)

@@ -6,7 +6,7 @@ from typing import Callable
 
 from pointdistill.errors import ConfigError
 from pointdistill.models.base import PointEncoder
-from pointdistill.models.common import NORMS
+from pointdistill.models.common import BLOCK_NORMS, NORMS
 from pointdistill.models.config import EncoderConfig
 from pointdistill.models.dgcnn import DGCNN
 from pointdistill.models.patch_embed import PATCH_EMBEDS
@@ -34,6 +34,8 @@ def _build_vit(cfg: EncoderConfig) -> PointViT:
         raise ConfigError("encoder.points_per_group and encoder.group_size must be >= 1")
     if not 0.0 <= cfg.drop_path < 1.0:
         raise ConfigError(f"encoder.drop_path: must be in [0, 1), got {cfg.drop_path}")
+    if cfg.block_norm not in BLOCK_NORMS:
+        raise ConfigError(f"encoder.block_norm: unknown {cfg.block_norm!r}; choose from {', '.join(BLOCK_NORMS)}")
     return PointViT(
         embed_dim,
         depth,
@@ -45,6 +47,8 @@ def _build_vit(cfg: EncoderConfig) -> PointViT:
         patch_embed=patch_embed,
         norm=cfg.norm,
         hidden_norm=cfg.hidden_norm,
+        block_norm=cfg.block_norm,
+        bias=cfg.bias,
     )
 
 

@@ -6,7 +6,12 @@
   G defaults to N // ``points_per_group`` (1024 -> 64, 2048 -> 128, 256 -> 16 with the default 16).
 - ``embed``: mini-PointNet tokens [B, G, D] and position embeddings [B, G, D] (MLP 3 -> 128 -> D on the centre).
 - ``encode``: prepend a learned CLS token (position zero), then for every block ``x = block(x + pos)`` (the
-  position is re-added before each block, as in Point-MAE), then the final LayerNorm.
+  position is re-added before each block, as in Point-MAE and AsymDSD), then the final norm.
+
+``block_norm`` (``layer`` or ``rms``) and ``bias`` make it AsymDSD's encoder (``asymdsd/models/point_encoder.py``,
+``asymdsd/layers/transformer.py``): RMSNorm in the blocks, the final norm and the ``asymdsd`` patch embedding, no
+bias in the blocks' linears. The position MLP keeps its biases either way. Linears are initialised truncated
+normal (std 0.02) with zero biases, the CLS token likewise (:func:`blocks.init_token`, also for a method's mask token).
 
 A masked student (AsymDSD) calls ``embed`` once, keeps the visible tokens with ``ops.gather_points(tokens, idx)``
 (and the same for ``pos`` and the centres) and passes only those to ``encode``; attention cost then scales with the
@@ -26,8 +31,8 @@ import torch
 from torch import nn
 
 from pointdistill.models.base import EncoderOutput, PointEncoder
-from pointdistill.models.blocks import Block, init_weights
-from pointdistill.models.common import resolve_hidden
+from pointdistill.models.blocks import Block, init_token, init_weights
+from pointdistill.models.common import make_norm, resolve_hidden
 from pointdistill.models.patch_embed import build_patch_embed
 from pointdistill.ops import Patches, group_patches
 
@@ -64,22 +69,34 @@ class PointViT(PointEncoder):
         norm: str = "layer",
         hidden_norm: bool = True,
         qkv_bias: bool = False,
+        block_norm: str = "layer",
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.token_dim = self.feature_dim = embed_dim
         self.group_size = group_size
         self.points_per_group = points_per_group
         self.hidden_norm = hidden_norm
-        self.patch_embed = build_patch_embed(patch_embed, embed_dim, norm)
+        embed_norm = "rms" if patch_embed == "asymdsd" and block_norm == "rms" else norm
+        self.patch_embed = build_patch_embed(patch_embed, embed_dim, embed_norm, bias=bias)
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, embed_dim))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         rates = [drop_path * i / max(1, depth - 1) for i in range(depth)]  # linear stochastic-depth decay
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate) for rate in rates
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias,
+                drop_path=rate,
+                norm=block_norm,
+                bias=bias,
+            )
+            for rate in rates
         )
-        self.norm = nn.LayerNorm(embed_dim)
+        self.norm = make_norm(block_norm, embed_dim)
         self.apply(init_weights)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        init_token(self.cls_token)
 
     def default_num_groups(self, num_points: int) -> int:
         return max(1, num_points // self.points_per_group)

@@ -13,11 +13,17 @@ Format (``torch.save`` of a dict; everything in it is a tensor or a plain contai
 offset of one process within that epoch). A save goes to ``<name>.tmp`` in the same folder, is flushed and
 fsynced, then renamed over ``<name>``: a crash or a full disk at any moment leaves either the old file or the new
 one, never half of one.
+
+Foreign checkpoints (AsymDSD's PyTorch Lightning ``.ckpt``) are read by :func:`read_checkpoint` with
+``foreign_objects=True``: still ``weights_only``, but the Python objects such files keep beside their tensors
+(Lightning's ``hyper_parameters`` hold class references and enums of the code that wrote them) are replaced by
+inert :class:`ForeignObject` placeholders instead of refusing the whole file.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import warnings
@@ -100,33 +106,77 @@ def _unreadable_reason(path: Path, error: Exception) -> str:
         head = handle.read(4)
     if not head:
         return "the file is empty"
+    if head == b"PK\x03\x04" and isinstance(error, pickle.UnpicklingError):
+        return "it holds Python objects that cannot be rebuilt without running their code, which is never done"
     if head == b"PK\x03\x04":
         return "a damaged or truncated PyTorch archive"
     return "not a PyTorch checkpoint file at all"
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a pointdistill checkpoint on CPU; raise CheckpointError if missing, corrupt or of another format."""
+class ForeignObject:
+    """Inert stand-in for a Python object of a foreign checkpoint: a class reference, an enum, a namespace.
+
+    It is what the unpickler gets instead of the named global, so nothing the file names is imported or run: the
+    arguments and state the file supplies are dropped. Only tensors and plain containers come through intact.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ForeignObject:
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _torch_load(path: Path, *, foreign_objects: bool) -> Any:
+    """``torch.load(weights_only=True)`` on CPU; with ``foreign_objects`` the globals it refuses become
+    :class:`ForeignObject` (torch still refuses blocklisted modules and anything but tensors and containers)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notes on pickle protocols: noise for an unusable file
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if not foreign_objects or not _UNSAFE_GLOBAL.search(str(exc)):
+                raise
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        with torch.serialization.safe_globals([(ForeignObject, name) for name in names]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_checkpoint(path: str | Path, *, foreign_objects: bool = False) -> Any:
+    """The object stored in a checkpoint file, read on CPU without unpickling code; CheckpointError if missing or
+    unreadable. ``foreign_objects`` admits non-tensor Python objects as :class:`ForeignObject` placeholders."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: noise for an unusable file
-            data = torch.load(path, map_location="cpu", weights_only=True)
+        return _torch_load(path, foreign_objects=foreign_objects)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from None
     except Exception as exc:  # truncated zip, foreign pickle, unreadable file: all mean "not usable"
         raise CheckpointError(f"{path}: not a pointdistill checkpoint ({_unreadable_reason(path, exc)})") from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a pointdistill checkpoint on CPU; raise CheckpointError if missing, corrupt or of another format."""
+    data = read_checkpoint(path)
+    check_checkpoint(Path(path), data)
+    return data
+
+
+def check_checkpoint(path: Path, data: Any, *, hint: str = "") -> None:
+    """Raise CheckpointError unless ``data`` (read from ``path``) is a pointdistill checkpoint of a known version;
+    ``hint`` is appended to the "not a pointdistill checkpoint" message (other formats the caller knows)."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a pointdistill checkpoint (no 'format': '{FORMAT}' entry)")
+        raise CheckpointError(f"{path}: not a pointdistill checkpoint (no 'format': '{FORMAT}' entry){hint}")
     version = data.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {version!r} is newer than this pointdistill ({VERSION})")
     missing = [k for k in ("config", "step", "method", "encoder") if k not in data]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    return data
 
 
 @dataclass
