@@ -23,7 +23,20 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+BLOCK_NORMS = ("layer", "rms")
+
+
+def block_norm(kind: str, dim: int, bias: bool = True) -> nn.Module:
+    """A block's normalisation: ``layer`` (LayerNorm, its shift only with ``bias``) or ``rms`` (RMSNorm)."""
+    if kind == "layer":
+        return nn.LayerNorm(dim, bias=bias)
+    if kind == "rms":
+        return nn.RMSNorm(dim)
+    raise ValueError(f"unknown block norm {kind!r}; choose from {', '.join(BLOCK_NORMS)}")
 
 
 class DropPath(nn.Module):
@@ -57,13 +70,13 @@ class DropPath(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Linear -> GELU -> Linear, the feed-forward half of every block."""
+    """Linear -> GELU -> Linear, the feed-forward half of every block (``bias=False``: AsymDSD's bias-free linears)."""
 
-    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None) -> None:
+    def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None, *, bias: bool = True) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc1 = nn.Linear(dim, hidden_dim, bias=bias)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, out_dim or dim)
+        self.fc2 = nn.Linear(hidden_dim, out_dim or dim, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -127,16 +140,25 @@ class Attention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention of queries [B, Tq, D] over a separate memory [B, Tk, D_mem]."""
+    """Multi-head attention of queries [B, Tq, D] over a separate memory [B, Tk, D_mem]; ``proj_bias=False`` drops
+    the output projection's bias (AsymDSD's predictor has no bias anywhere)."""
 
-    def __init__(self, dim: int, num_heads: int, *, memory_dim: int | None = None, qkv_bias: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        memory_dim: int | None = None,
+        qkv_bias: bool = False,
+        proj_bias: bool = True,
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(memory_dim or dim, 2 * dim, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
 
     def _qk_v(self, x: torch.Tensor, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         k, v = self.kv(memory).chunk(2, dim=-1)
@@ -190,6 +212,10 @@ class CrossAttentionBlock(nn.Module):
 
     This is AsymDSD's predictor block: a masked query sees the visible context but no other masked query, so the
     shape of the masked region cannot leak between queries.
+
+    ``norm`` is ``"layer"`` or ``"rms"`` (AsymDSD: RMSNorm); ``bias=False`` removes the bias of every linear layer
+    (AsymDSD's predictor) and of the LayerNorms; ``norm_memory=False`` attends to the memory as given, without a
+    per-block norm (AsymDSD normalises only the queries: its memory is the encoder's final-normed output).
     """
 
     def __init__(
@@ -201,14 +227,19 @@ class CrossAttentionBlock(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = False,
         drop_path: float = 0.0,
+        norm: str = "layer",
+        bias: bool = True,
+        norm_memory: bool = True,
     ) -> None:
         super().__init__()
-        self.norm_query = nn.LayerNorm(dim)
-        self.norm_memory = nn.LayerNorm(memory_dim or dim)
-        self.attn = CrossAttention(dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias)
+        self.norm_query = block_norm(norm, dim, bias)
+        self.norm_memory = block_norm(norm, memory_dim or dim, bias) if norm_memory else nn.Identity()
+        self.attn = CrossAttention(
+            dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias and bias, proj_bias=bias
+        )
         self.drop_path1 = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = block_norm(norm, dim, bias)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), bias=bias)
         self.drop_path2 = DropPath(drop_path)
 
     def forward(
