@@ -19,6 +19,7 @@ from pointdistill.errors import ConfigError
 from pointdistill.methods import build_method
 from pointdistill.methods.asymdsd import AsymDSD
 from pointdistill.methods.base import StepInfo
+from pointdistill.ops import Patches
 
 TINY = [
     "method=asymdsd",
@@ -86,8 +87,17 @@ def test_the_student_encoder_never_receives_a_masked_token_or_position(monkeypat
         return original_encode(tokens, pos, centers, **kwargs)
 
     monkeypatch.setattr(encoder, "encode", encode)
+    embedded: list[int] = []
+    original_embed = encoder.embed
+
+    def embed(patches: Patches) -> tuple[torch.Tensor, torch.Tensor]:
+        embedded.append(patches.centers.shape[0])
+        return original_embed(patches)
+
+    monkeypatch.setattr(encoder, "embed", embed)
     masks = spy_masks(method, monkeypatch)
     method.training_step(batch, INFO)
+    assert embedded == [6, 6], "global crops embedded once (shared by their masks and crop 0), locals once"
     ((visible, masked),) = masks
     rows = visible.shape[0]
     assert rows == 2 * 3 * 2 and visible.shape[1] == 32 - round(0.7 * 32)
