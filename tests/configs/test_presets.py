@@ -50,7 +50,9 @@ for _size, _expected in (
     ("b", Expected(PointViT, 768, 768, ("blocks", 12), heads=12, million_parameters=85.8)),
 ):
     for _variant in ("asymdsd", "asymdsd-cls", "asymdsd-mpm"):
-        EXPECTED[f"{_variant}-vit-{_size}"] = _expected
+        # AsymDSD's encoder (no bias, RMSNorm, its own patch embedding) has another parameter count than the
+        # shared ViT's; the preset comments state none.
+        EXPECTED[f"{_variant}-vit-{_size}"] = dataclasses.replace(_expected, million_parameters=None)
 
 
 @dataclass(frozen=True)
