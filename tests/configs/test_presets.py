@@ -44,12 +44,48 @@ EXPECTED = {
     "dcglr-vit-s": Expected(PointViT, 384, 384, ("blocks", 12), heads=6, million_parameters=21.8),
     "dcglr-vit-tiny": Expected(PointViT, 192, 192, ("blocks", 6), heads=3),
 }
+for _size, _expected in (
+    ("tiny", Expected(PointViT, 192, 192, ("blocks", 6), heads=3)),
+    ("s", Expected(PointViT, 384, 384, ("blocks", 12), heads=6, million_parameters=21.8)),
+    ("b", Expected(PointViT, 768, 768, ("blocks", 12), heads=12, million_parameters=85.8)),
+):
+    for _variant in ("asymdsd", "asymdsd-cls", "asymdsd-mpm"):
+        # AsymDSD's encoder (no bias, RMSNorm, its own patch embedding) has another parameter count than the
+        # shared ViT's; the preset comments state none.
+        EXPECTED[f"{_variant}-vit-{_size}"] = dataclasses.replace(_expected, million_parameters=None)
 
-STEPPED = [name for name in EXPECTED if name != "dcglr-vit-b"]
+
+@dataclass(frozen=True)
+class AsymDSDExpected:
+    """What an AsymDSD preset's comment promises: mode, predictor width and heads, prototypes, masks per crop."""
+
+    mode: str
+    predictor: tuple[int, int] | None
+    out_dim: int
+    num_masks: int
+    num_global: int
+
+
+PAPER_PREDICTORS = {"s": (192, 3), "b": (384, 6)}
+ASYMDSD = {
+    **{f"asymdsd-vit-{size}": AsymDSDExpected("cls_mask", pred, 4096, 4, 2) for size, pred in PAPER_PREDICTORS.items()},
+    **{f"asymdsd-mpm-vit-{size}": AsymDSDExpected("mask", pred, 4096, 8, 1) for size, pred in PAPER_PREDICTORS.items()},
+    **{f"asymdsd-cls-vit-{size}": AsymDSDExpected("cls", None, 4096, 4, 2) for size in PAPER_PREDICTORS},
+    "asymdsd-vit-tiny": AsymDSDExpected("cls_mask", (96, 3), 1024, 4, 2),
+    "asymdsd-mpm-vit-tiny": AsymDSDExpected("mask", (96, 3), 1024, 8, 1),
+    "asymdsd-cls-vit-tiny": AsymDSDExpected("cls", None, 1024, 4, 2),
+}
+
+STEPPED = [name for name in EXPECTED if not name.endswith("-b") and not name.startswith("asymdsd")] + [
+    name for name in ASYMDSD if name.endswith("-tiny")
+]
 """Presets whose training step runs here: ViT-B (86M parameters, ~8 s a step on CPU) runs the same code as ViT-S,
-so it is only built and checked."""
+so it is only built and checked; the AsymDSD S presets run the code of their tiny versions."""
 
-TINY = ["data.num_points=128", "dcglr.global_points=128", "dcglr.local_points=32", "dcglr.num_local=2"]
+TINY = {
+    "dcglr": ["data.num_points=128", "dcglr.global_points=128", "dcglr.local_points=32", "dcglr.num_local=2"],
+    "asymdsd": ["data.num_points=128", "asymdsd.global_points=128", "asymdsd.local_points=32", "asymdsd.num_masks=2"],
+}
 """Inputs small enough for a CPU step of every preset (a few crops of 128 and 32 points); the networks keep their
 preset sizes."""
 
@@ -81,6 +117,7 @@ def lookup(config: Config, dotted: str) -> Any:
 
 def test_every_shipped_preset_is_described_here() -> None:
     assert sorted(EXPECTED) == available_presets()
+    assert sorted(ASYMDSD) == [name for name in available_presets() if name.startswith("asymdsd")]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -103,9 +140,12 @@ def test_preset_builds_the_encoder_and_method_it_describes(name: str) -> None:
     expected = EXPECTED[name]
     with torch.device("meta"):
         method = build_method(config)
-    encoder, head = method.student.encoder, method.student.head
+    encoder = method.student.encoder
+    heads = [method.student.head] if config.method == "dcglr" else [
+        head for head in method.student.children() if head is not encoder
+    ]
     assert type(encoder) is expected.encoder and encoder.token_dim == expected.token_dim
-    assert encoder.feature_dim == expected.feature_dim == head.mlp[0].in_features
+    assert all(encoder.feature_dim == expected.feature_dim == head.mlp[0].in_features for head in heads)
     if expected.layers is not None:
         attribute, count = expected.layers
         assert len(getattr(encoder, attribute)) == count
@@ -114,23 +154,41 @@ def test_preset_builds_the_encoder_and_method_it_describes(name: str) -> None:
     if expected.million_parameters is not None:
         count = sum(p.numel() for p in encoder.parameters())
         assert abs(count / 1e6 - expected.million_parameters) < 0.1, count
-    assert head.out_dim == config.dcglr.out_dim
-    assert any("BatchNorm" in type(m).__name__ for m in head.modules()) == config.dcglr.head_use_bn
+    section = config.section(config.method)
+    assert all(head.out_dim == section.out_dim for head in heads)
+    if config.method == "dcglr":
+        assert any("BatchNorm" in type(m).__name__ for m in heads[0].modules()) == config.dcglr.head_use_bn
+    else:
+        check_asymdsd(name, method)
     student, teacher = method.student.parameters(), list(method.teacher.parameters())
     assert [p.shape for p in student] == [p.shape for p in teacher]
     assert not any(p.requires_grad for p in teacher)
     cloud = np.random.default_rng(0).normal(size=(2000, 3))
     views = method.view_transform()({"points": cloud}, np.random.default_rng(1))
-    d = config.dcglr
-    assert views["global"].shape == (d.num_global, d.global_points, 3)
-    assert views["local"].shape == (d.num_local, d.local_points, 3)
+    assert views["global"].shape == (section.num_global, section.global_points, 3)
+    if section.num_local:
+        assert views["local"].shape == (section.num_local, section.local_points, 3)
     assert views["points"].shape == (config.data.num_points, 3)
+
+
+def check_asymdsd(name: str, method: nn.Module) -> None:
+    """The mode, predictor, heads and masks the preset's comment describes."""
+    expected, cfg = ASYMDSD[name], method.cfg
+    assert (cfg.mode, cfg.out_dim, cfg.num_masks, cfg.num_global) == (
+        expected.mode, expected.out_dim, expected.num_masks, expected.num_global
+    )
+    if expected.predictor is None:
+        assert method.predictor is None and method.student.patch_head is None
+    else:
+        assert (method.predictor.embed.out_features, method.predictor.blocks[0].attn.num_heads) == expected.predictor
+        assert len(method.predictor.blocks) == 6
+    assert (method.student.cls_head is None) == (expected.mode == "mask")
 
 
 @pytest.mark.parametrize("name", STEPPED)
 def test_a_training_step_on_a_tiny_batch_gives_a_finite_loss(name: str) -> None:
     torch.manual_seed(0)
-    method = build_method(load_config(name, TINY)).train()
+    method = build_method(load_config(name, TINY[load_config(name).method])).train()
     transform = method.view_transform()
     rng = np.random.default_rng(0)
     views = [transform({"points": rng.normal(size=(300, 3))}, np.random.default_rng(i)) for i in range(2)]

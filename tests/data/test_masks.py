@@ -8,6 +8,7 @@ import torch
 
 from pointdistill.data.masks import (
     block_mask,
+    block_union,
     indices_to_mask,
     inverse_block_mask,
     masked_count,
@@ -148,3 +149,36 @@ def test_scene_block_mask_keeps_at_least_one_block():
     coords = scene(100) * 0.01
     visible = scene_block_mask(coords, ratio=0.95, block_size=1.0, rng=np.random.default_rng(0), random_offset=False)
     assert visible.all()
+
+
+def test_keyed_inverse_block_masks_follow_the_key_not_the_batch_position() -> None:
+    points = centers(batch=4)
+    keys = torch.arange(16, dtype=torch.int64) * 1_000_003 + 7
+    visible, masked = inverse_block_mask(points, num_masks=4, num_blocks=4, keys=keys)
+    swapped = torch.cat([points[2:], points[:2]])
+    swapped_keys = torch.cat([keys[8:], keys[:8]])
+    visible2, masked2 = inverse_block_mask(swapped, num_masks=4, num_blocks=4, keys=swapped_keys)
+    assert torch.equal(torch.cat([visible2[8:], visible2[:8]]), visible)
+    assert torch.equal(torch.cat([masked2[8:], masked2[:8]]), masked)
+    assert not torch.equal(visible[0], visible[1]), "masks of one sample must differ"
+
+
+def test_every_view_has_the_same_visible_count_inside_the_block_union_unless_topped_up() -> None:
+    """The AsymDSD trimming rule: the union of 4 blocks of 6 is cut at random to 19 visible patches, and only when
+    blocks overlap so much that the union is smaller is it topped up (then the whole union is visible)."""
+    points = centers(batch=64, seed=3)
+    keys = torch.arange(256, dtype=torch.int64) * 7919 + 1
+    visible, masked = inverse_block_mask(points, ratio=0.7, block_fraction=0.1, num_masks=4, num_blocks=4, keys=keys)
+    assert visible.shape == (256, 19) and masked.shape == (256, 45)
+    assert_partition(visible, masked, 64)
+    union = block_union(points, 6, 4, 4, keys=keys)
+    chosen = indices_to_mask(visible, 64)
+    large = union.sum(1) >= 19
+    assert large.any() and (~large).any(), "the test needs both trimmed and topped-up rows"
+    assert torch.all(~chosen[large] | union[large]), "a trimmed view showed a patch outside its blocks"
+    assert torch.all(chosen[~large] | ~union[~large]), "a topped-up view hid a patch of its blocks"
+    trimmed = union[large].sum(1) > 19
+    assert trimmed.any()
+    # The trim is random, not positional: across views with the same union size the dropped members vary.
+    dropped = (union & ~chosen)[large][trimmed]
+    assert dropped.float().mean(0).max() < 1.0

@@ -119,3 +119,21 @@ def test_no_local_crops_when_none_requested():
 def test_bad_parameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MultiCropViews(**kwargs)
+
+
+def test_asymdsd_crops_are_augmented_then_fill_the_unit_sphere():
+    """The reference augments each crop (rotation, anisotropic scale) and normalises it afterwards."""
+    views = asymdsd_views(num_points=600)(sample(2048), np.random.default_rng(3))
+    for key in ("global", "local"):
+        crops = views[key]
+        np.testing.assert_allclose(crops.mean(axis=1), 0.0, atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(crops, axis=-1).max(axis=1), 1.0, atol=1e-5)
+
+
+def test_asymdsd_crops_never_hold_fewer_distinct_points_than_the_view():
+    """The reference's floor n = max(int(scale * N), view points): a 0.05 crop of 2048 points still has 256."""
+    views = asymdsd_views(num_points=600, local_scale=(0.05, 0.05))(sample(2048), np.random.default_rng(0))
+    assert all(len(np.unique(crop, axis=0)) == 256 for crop in views["local"])
+    plain = asymdsd_views(num_points=600, local_scale=(0.05, 0.05), crop_min_points=False)
+    views = plain(sample(2048), np.random.default_rng(0))
+    assert all(len(np.unique(crop, axis=0)) <= round(0.05 * 2048) for crop in views["local"])

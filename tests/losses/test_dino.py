@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from pointdistill.losses.dino import DINOLoss
+from pointdistill.losses.dino import DINOLoss, token_cross_entropy
 
 
 def _hand_ce(teacher: torch.Tensor, student_logits: torch.Tensor, temp: float) -> float:
@@ -50,3 +50,13 @@ def test_gradient_reaches_student_only_and_bad_shapes_rejected():
         DINOLoss()(teacher[:1], student[:1].detach(), exclude_diagonal=True)
     with pytest.raises(ValueError):
         DINOLoss(student_temp=0.0)
+
+
+def test_token_cross_entropy_is_the_mean_over_tokens() -> None:
+    torch.manual_seed(0)
+    targets = torch.softmax(torch.randn(3, 5, 7), dim=-1)
+    logits = torch.randn(3, 5, 7)
+    expected = torch.stack(
+        [-(targets[i, j] * torch.log_softmax(logits[i, j] / 0.1, -1)).sum() for i in range(3) for j in range(5)]
+    ).mean()
+    torch.testing.assert_close(token_cross_entropy(targets, logits, 0.1), expected)

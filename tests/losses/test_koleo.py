@@ -31,3 +31,14 @@ def test_gradient_spreads_points_and_bad_input_rejected():
     assert after < before
     with pytest.raises(ValueError):
         KoLeoLoss()(torch.randn(1, 4))
+
+
+def test_slots_are_separate_batches():
+    """[B, S, D]: nearest neighbours are sought within each slot only; the loss is the mean over all slots."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 4)
+    per_slot = torch.stack([KoLeoLoss(1e-6)(x[:, s]) for s in range(3)])
+    assert KoLeoLoss(1e-6)(x).item() == pytest.approx(per_slot.mean().item(), abs=1e-6)
+    mixed = x.clone()
+    mixed[0, 1] = x[1, 0]  # a copy of sample 1 of slot 0 in slot 1 must not be its neighbour
+    assert KoLeoLoss(1e-6)(mixed[:, :1]).item() == pytest.approx(per_slot[0].item(), abs=1e-6)

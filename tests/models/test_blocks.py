@@ -100,3 +100,12 @@ def test_block_is_residual_and_exposes_its_attention() -> None:
 def test_attention_rejects_indivisible_width() -> None:
     with pytest.raises(ValueError, match="divisible"):
         Attention(10, 3)
+
+
+def test_cross_attention_block_in_asymdsd_form_has_rms_norms_and_no_bias() -> None:
+    block = CrossAttentionBlock(16, 2, norm="rms", bias=False, norm_memory=False)
+    assert isinstance(block.norm_query, torch.nn.RMSNorm) and isinstance(block.norm2, torch.nn.RMSNorm)
+    assert isinstance(block.norm_memory, torch.nn.Identity)
+    assert not any("bias" in name for name, _ in block.named_parameters())
+    out = block(torch.randn(2, 3, 16), torch.randn(2, 5, 16))
+    assert out.shape == (2, 3, 16)

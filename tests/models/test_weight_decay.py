@@ -66,3 +66,9 @@ def test_in_every_encoder_only_matrices_other_than_tokens_decay(name: str) -> No
         token = param_name == "cls_token"
         expected = param.ndim > 1 and not token
         assert is_decayed(param_name, param) == expected, param_name
+
+
+def test_decay_all_puts_every_parameter_in_the_decayed_group() -> None:
+    layer = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    groups = weight_decay_groups(layer.named_parameters(), 0.05, decay_all=True)
+    assert len(groups) == 1 and groups[0][DECAY_KEY] and len(groups[0]["params"]) == 4

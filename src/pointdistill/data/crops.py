@@ -70,9 +70,14 @@ def box_crop(
     scale: float,
     rng: np.random.Generator,
     aspect_range: tuple[float, float] = (0.33, 3.0),
+    min_points: int = 0,
 ) -> np.ndarray:
-    """AsymDSD crop: indices of the round(scale * N) points inside the smallest randomly oriented box around a
-    random seed point, the box's proportions given by :func:`box_axis_scales`.
+    """AsymDSD crop: indices of the n = max(round(scale * N), ``min_points``) points (at most N) inside the smallest
+    randomly oriented box around a random seed point, the box's proportions given by :func:`box_axis_scales`.
+
+    ``min_points`` is the reference's floor: it passes the view's point count, so a crop never holds fewer distinct
+    points than the view it is resampled to (on a cloud of N = view size points that makes every crop the whole
+    cloud).
 
     The distance is the anisotropic L-infinity norm max_k |s_k * (R^T (p - seed))_k| in the rotated frame; keeping
     the n smallest is the same as growing the box until it holds n points. Unlike the ball of
@@ -83,5 +88,6 @@ def box_crop(
     frame = random_rotation(rng)
     scales = box_axis_scales(rng, aspect_range)
     local = (points - seed) @ (frame * scales).astype(points.dtype, copy=False)
-    return _nearest(np.abs(local).max(axis=1), crop_size(len(points), scale))
+    count = min(len(points), max(crop_size(len(points), scale), min_points))
+    return _nearest(np.abs(local).max(axis=1), count)
 

@@ -5,9 +5,11 @@ number of visible patches in every row so that visible tokens stack into a dense
 student of AsymDSD drops masked tokens instead of padding them). Counts: masked = round(ratio * G),
 visible = G - masked (G = 64, ratio 0.7 -> 19 visible, 45 masked).
 
-Randomness comes only from the ``generator`` argument. Numbers are drawn on the generator's device (a CPU
-generator works with CUDA tensors) and moved to the data's device, so the same generator state gives the same
-masks on any device: one code path for CPU and GPU.
+Randomness comes from the ``generator`` argument, or, for the block masks, from ``keys`` (one 63-bit key per
+output row, see :mod:`pointdistill.ops.random`): keyed masks follow their sample, whatever batch it came in, which
+is what keeps gradient accumulation and data parallelism equal to one big batch. Generator numbers are drawn on the
+generator's device (a CPU generator works with CUDA tensors) and moved to the data's device, so the same generator
+state gives the same masks on any device: one code path for CPU and GPU.
 """
 
 from __future__ import annotations
@@ -17,13 +19,35 @@ import math
 import numpy as np
 import torch
 
+from pointdistill.ops.random import derive_keys, keyed_uniform
 from pointdistill.ops.voxel import voxelize
+
+# Salts of the two keyed draws of a block mask: the block seeds and the random trimming / topping up.
+_SEED_SALT, _TRIM_SALT = 11, 12
 
 
 def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """U[0, 1) float32 numbers drawn from ``generator`` (on its own device), returned on ``device``."""
     source = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=source).to(device)
+
+
+def _row_uniform(
+    rows: int,
+    cols: int,
+    generator: torch.Generator | None,
+    device: torch.device,
+    keys: torch.Tensor | None,
+    salt: int,
+) -> torch.Tensor:
+    """U[0, 1) [rows, cols]: from ``keys`` [rows] (row r's numbers depend on keys[r] and ``salt`` only), else from
+    ``generator``."""
+    if keys is None:
+        return _uniform((rows, cols), generator, device)
+    if keys.shape != (rows,):
+        raise ValueError(f"keys must be one per mask row ({rows}), got {list(keys.shape)}")
+    cells = derive_keys(keys.to(device), salt).unsqueeze(1) ^ torch.arange(cols, device=device)
+    return keyed_uniform(cells, salt)
 
 
 def masked_count(num_patches: int, ratio: float) -> int:
@@ -73,19 +97,17 @@ def random_mask(
     return split_selection(_top(score, visible_count))
 
 
-def _block_selection(
+def block_union(
     centers: torch.Tensor,
-    count: int,
     block_size: int,
     num_blocks: int,
     num_masks: int,
-    generator: torch.Generator | None,
+    generator: torch.Generator | None = None,
+    keys: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Bool [B * num_masks, G] selecting exactly ``count`` patches: the union of ``num_blocks`` blocks (a random
-    seed patch and its ``block_size - 1`` nearest patch centres; seeds distinct within a row), then adjusted at
-    random, never by position: patches outside the union are added when it is too small, members dropped when too
-    large. Rows ``b * num_masks + m`` hold the ``num_masks`` masks of sample b (``repeat_interleave`` order).
-    """
+    """Bool [B * num_masks, G]: the union of ``num_blocks`` blocks per row, a block being a random seed patch and
+    its ``block_size - 1`` nearest patch centres (seeds distinct within a row). Rows ``b * num_masks + m`` hold the
+    ``num_masks`` masks of sample b (``repeat_interleave`` order)."""
     batch, num_patches, _ = centers.shape
     rows = batch * num_masks
     device = centers.device
@@ -93,10 +115,27 @@ def _block_selection(
     distance = (centers.unsqueeze(2) - centers.unsqueeze(1)).square().sum(-1)
     neighbours = distance.topk(block_size, dim=-1, largest=False).indices
     sample_of_row = torch.arange(batch, device=device).repeat_interleave(num_masks)
-    seeds = _uniform((rows, num_patches), generator, device).argsort(dim=1)[:, :num_blocks]
+    seeds = _row_uniform(rows, num_patches, generator, device, keys, _SEED_SALT).argsort(dim=1)[:, :num_blocks]
     blocks = neighbours[sample_of_row.unsqueeze(1), seeds].reshape(rows, -1)
-    union = torch.zeros(rows, num_patches, dtype=torch.bool, device=device).scatter_(1, blocks, True)
-    score = union.float() + _uniform((rows, num_patches), generator, device)
+    return torch.zeros(rows, num_patches, dtype=torch.bool, device=device).scatter_(1, blocks, True)
+
+
+def _block_selection(
+    centers: torch.Tensor,
+    count: int,
+    block_size: int,
+    num_blocks: int,
+    num_masks: int,
+    generator: torch.Generator | None,
+    keys: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Bool [B * num_masks, G] selecting exactly ``count`` patches: the :func:`block_union`, adjusted at random,
+    never by position: members dropped at random when it is too large, random patches outside it added when it is
+    too small (members always rank above non-members, ties broken by a uniform draw).
+    """
+    union = block_union(centers, block_size, num_blocks, num_masks, generator, keys)
+    rows, num_patches = union.shape
+    score = union.float() + _row_uniform(rows, num_patches, generator, centers.device, keys, _TRIM_SALT)
     return _top(score, count)
 
 
@@ -131,19 +170,23 @@ def inverse_block_mask(
     num_masks: int = 4,
     generator: torch.Generator | None = None,
     num_blocks: int | None = None,
+    keys: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """AsymDSD inverse-block multi-mask over patch ``centers`` [B, G, 3].
 
     The *visible* set is the union of a few spatially compact blocks (block size ``block_fraction * G``), adjusted
     at random to exactly G - round(ratio * G) patches, so the student sees a few coherent regions and must predict
-    the rest. Returns ``(visible [B * num_masks, V], masked [B * num_masks, G - V])``; the masks of sample b are
-    rows b * num_masks ... (b + 1) * num_masks - 1, matching ``tokens.repeat_interleave(num_masks, 0)``.
+    the rest: when the union is larger (the usual case) a random subset of it stays visible, and only when blocks
+    overlap so much that it is smaller is it topped up with random patches outside it. Returns
+    ``(visible [B * num_masks, V], masked [B * num_masks, G - V])``; the masks of sample b are rows
+    b * num_masks ... (b + 1) * num_masks - 1, matching ``tokens.repeat_interleave(num_masks, 0)``. ``keys``
+    [B * num_masks] draws each row from its own key instead of ``generator``.
     """
     _check_centers(centers, num_masks)
     num_patches = centers.shape[1]
     visible_count = num_patches - masked_count(num_patches, ratio)
     size, blocks = _block_layout(num_patches, visible_count, block_fraction, num_blocks)
-    selected = _block_selection(centers, visible_count, size, blocks, num_masks, generator)
+    selected = _block_selection(centers, visible_count, size, blocks, num_masks, generator, keys)
     return split_selection(selected)
 
 

@@ -81,6 +81,8 @@ class MultiCropViews:
         crop_normalize: str = "unit_sphere",
         normalize_input: bool = True,
         augment_points: bool = False,
+        crop_min_points: bool = False,
+        normalize_after_augment: bool = False,
     ) -> None:
         if crop not in CROP_KINDS:
             raise ValueError(f"unknown crop kind {crop!r}; choose one of {CROP_KINDS}")
@@ -103,10 +105,12 @@ class MultiCropViews:
         self.crop_normalize = crop_normalize
         self.normalize_input = normalize_input
         self.augment_points = augment_points
+        self.crop_min_points = crop_min_points
+        self.normalize_after_augment = normalize_after_augment
 
-    def _crop_index(self, points: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
+    def _crop_index(self, points: np.ndarray, ratio: float, size: int, rng: np.random.Generator) -> np.ndarray:
         if self.crop == "box":
-            return box_crop(points, ratio, rng, self.aspect_range)
+            return box_crop(points, ratio, rng, self.aspect_range, size if self.crop_min_points else 0)
         return nearest_fraction_crop(points, ratio, rng)
 
     def _augment(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -122,8 +126,10 @@ class MultiCropViews:
         ratios = rng.uniform(*scale, size=count)
         index = np.empty((count, size), dtype=np.int64)
         for i, ratio in enumerate(ratios):
-            members = self._crop_index(points, float(ratio), rng)
+            members = self._crop_index(points, float(ratio), size, rng)
             index[i] = members[resample_index(len(members), size, rng)]
+        if self.normalize_after_augment:
+            return _normalize_crops(self._augment(points[index], rng), self.crop_normalize).astype(np.float32)
         return self._augment(_normalize_crops(points[index], self.crop_normalize), rng)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> dict[str, Any]:
@@ -205,9 +211,13 @@ def asymdsd_views(
     up: str = "y",
     scale_range: Sequence[float] = (0.8, 1.2),
     crop_normalize: str = "unit_sphere",
+    crop_min_points: bool = True,
 ) -> MultiCropViews:
     """AsymDSD views: 2 global box crops scale U(0.4, 1) at 1024 points, 4 local U(0.05, 0.4) at 256 points; each
-    crop rotated about the up axis over 2*pi and scaled anisotropically by U(0.8, 1.2)."""
+    crop rotated about the up axis over 2*pi and scaled anisotropically by U(0.8, 1.2), *then* normalised (the
+    reference augments on the CPU and normalises each crop to the unit sphere afterwards, so every crop the encoder
+    sees fills the unit sphere). ``crop_min_points``: a crop keeps at least as many points as its view has (the
+    reference's floor; see :func:`~pointdistill.data.crops.box_crop`)."""
     augment = Compose([RotateUp(rotation_range, up), RandomScale(*scale_range)])
     return MultiCropViews(
         crop="box",
@@ -221,4 +231,6 @@ def asymdsd_views(
         aspect_range=aspect_range,
         augment=augment,
         crop_normalize=crop_normalize,
+        crop_min_points=crop_min_points,
+        normalize_after_augment=True,
     )

@@ -47,3 +47,13 @@ class DINOLoss(nn.Module):
         if not keep.any():
             raise ValueError("exclude_diagonal leaves no pair: need more than one view on one side")
         return losses[keep].mean()
+
+
+def token_cross_entropy(teacher_probs: torch.Tensor, student_logits: torch.Tensor, student_temp: float) -> torch.Tensor:
+    """Mean over every token of H(t, s) for per-token targets ``teacher_probs`` [..., K] and ``student_logits``
+    [..., K] of the same shape (iBOT/AsymDSD's masked-patch loss), in float32 outside autocast."""
+    if teacher_probs.shape != student_logits.shape:
+        raise ValueError(f"teacher {list(teacher_probs.shape)} and student {list(student_logits.shape)} differ")
+    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+        log_probs = torch.log_softmax(student_logits.float() / student_temp, dim=-1)
+        return -(teacher_probs.float() * log_probs).sum(-1).mean()

@@ -72,7 +72,7 @@ class DropPath(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Linear -> GELU -> Linear, the feed-forward half of every block."""
+    """Linear -> GELU -> Linear, the feed-forward half of every block (``bias=False``: AsymDSD's bias-free linears)."""
 
     def __init__(self, dim: int, hidden_dim: int, out_dim: int | None = None, *, bias: bool = True) -> None:
         super().__init__()
@@ -215,6 +215,10 @@ class CrossAttentionBlock(nn.Module):
 
     This is AsymDSD's predictor block: a masked query sees the visible context but no other masked query, so the
     shape of the masked region cannot leak between queries.
+
+    ``norm`` is ``"layer"`` or ``"rms"`` (AsymDSD: RMSNorm); ``bias=False`` removes the bias of every linear layer
+    (AsymDSD's predictor); ``norm_memory=False`` attends to the memory as given, without a
+    per-block norm (AsymDSD normalises only the queries: its memory is the encoder's final-normed output).
     """
 
     def __init__(
@@ -228,10 +232,11 @@ class CrossAttentionBlock(nn.Module):
         drop_path: float = 0.0,
         norm: str = "layer",
         bias: bool = True,
+        norm_memory: bool = True,
     ) -> None:
         super().__init__()
         self.norm_query = make_norm(norm, dim)
-        self.norm_memory = make_norm(norm, memory_dim or dim)
+        self.norm_memory = make_norm(norm, memory_dim or dim) if norm_memory else nn.Identity()
         self.attn = CrossAttention(dim, num_heads, memory_dim=memory_dim, qkv_bias=qkv_bias, bias=bias)
         self.drop_path1 = DropPath(drop_path)
         self.norm2 = make_norm(norm, dim)

@@ -37,9 +37,10 @@ def is_decayed(name: str, param: nn.Parameter) -> bool:
 
 
 def weight_decay_groups(
-    named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float
+    named_parameters: Iterable[tuple[str, nn.Parameter]], weight_decay: float, *, decay_all: bool = False
 ) -> list[dict[str, Any]]:
-    """AdamW parameter groups: the decayed parameters at ``weight_decay``, the others at 0.
+    """AdamW parameter groups: the decayed parameters at ``weight_decay``, the others at 0 (``decay_all``: every
+    parameter decays, as AsymDSD's reference does).
 
     Parameters that do not require grad are left out; empty groups are dropped. Each group carries
     :data:`DECAY_KEY`, so a schedule that changes the weight decay during training knows which group to set.
@@ -48,7 +49,7 @@ def weight_decay_groups(
     no_decay: list[nn.Parameter] = []
     for name, param in named_parameters:
         if param.requires_grad:
-            (decay if is_decayed(name, param) else no_decay).append(param)
+            (decay if decay_all or is_decayed(name, param) else no_decay).append(param)
     groups = [
         {"params": decay, "weight_decay": weight_decay, DECAY_KEY: True},
         {"params": no_decay, "weight_decay": 0.0, DECAY_KEY: False},

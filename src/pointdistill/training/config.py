@@ -16,7 +16,8 @@ class OptimConfig:
     ``batch_size * accumulate * world_size`` shapes, so to shrink memory at a constant effective batch, lower
     ``batch_size`` and raise ``accumulate`` by the same factor. ``lr`` is the absolute peak learning rate (no
     implicit scaling by batch size). No weight decay is applied to biases, normalisation parameters and learned
-    tokens and positions (:mod:`pointdistill.models.weight_decay`).
+    tokens and positions (:mod:`pointdistill.models.weight_decay`), unless ``decay_all_parameters`` (AsymDSD's
+    reference decays every parameter). The warm-up ramps the learning rate linearly from ``warmup_lr``.
     """
 
     batch_size: int = 32
@@ -30,6 +31,8 @@ class OptimConfig:
     grad_clip: float = 3.0
     accumulate: int = 1
     freeze_last_layer_epochs: float = 1.0
+    warmup_lr: float = 0.0
+    decay_all_parameters: bool = False
 
 
 @dataclass

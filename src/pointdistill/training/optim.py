@@ -25,7 +25,9 @@ def trainable_parameters(method: nn.Module, frozen: nn.Module | None = None) -> 
 
 def build_optimizer(method: nn.Module, config: OptimConfig, frozen: nn.Module | None = None) -> torch.optim.AdamW:
     """AdamW over ``method``'s trainable parameters; lr and weight decay are overwritten every step."""
-    groups = weight_decay_groups(trainable_parameters(method, frozen), config.weight_decay)
+    groups = weight_decay_groups(
+        trainable_parameters(method, frozen), config.weight_decay, decay_all=config.decay_all_parameters
+    )
     if not groups:
         raise ValueError("the method has no trainable parameters")
     return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas))
@@ -51,6 +53,6 @@ def build_schedules(config: OptimConfig, total_steps: int, steps_per_epoch: int)
     """Schedules over ``total_steps`` optimiser steps; the warm-up is ``warmup_epochs`` of ``steps_per_epoch``."""
     warmup = min(epochs_to_steps(config.warmup_epochs, steps_per_epoch), total_steps)
     return OptimSchedules(
-        lr=cosine_schedule(config.lr, config.min_lr, total_steps, warmup_steps=warmup),
+        lr=cosine_schedule(config.lr, config.min_lr, total_steps, warmup_steps=warmup, warmup_start=config.warmup_lr),
         weight_decay=cosine_schedule(config.weight_decay, config.weight_decay_end, total_steps),
     )
