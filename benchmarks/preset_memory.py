@@ -42,7 +42,7 @@ GIB = 1024**3
 @dataclass
 class Result:
     preset: str
-    status: str
+    status: str  # exit code, and why the run was killed if it was
     peak_gib: float
     wall_s: float
     s_per_step: float | None
@@ -72,9 +72,9 @@ class _Watchdog(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(0.5):
             if _rss_bytes(self.pid) > self.limit:
-                self.reason = f"killed: over {self.limit / GIB:.0f} GiB"
+                self.reason = f"killed past {self.limit / GIB:g} GiB"
             elif time.monotonic() > self.deadline:
-                self.reason = "killed: timeout"
+                self.reason = "killed at the time limit"
             if self.reason:
                 os.killpg(self.pid, signal.SIGKILL)
                 return
@@ -119,7 +119,9 @@ def run_preset(preset: str, data: Path, max_steps: int, work: Path, limit_gib: f
         log.close()
     wall = time.monotonic() - start
     code = os.waitstatus_to_exitcode(wait_status)
-    status = watchdog.reason or ("ok" if code == 0 else f"exit {code} (see {work / preset}.log)")
+    status = f"{code} ({watchdog.reason})" if watchdog.reason else str(code)
+    if code != 0:
+        status += f", log {work / preset}.log"
     s_per_step, shapes_per_s = _step_metrics(run_dir)
     return Result(preset, status, usage.ru_maxrss * 1024 / GIB, wall, s_per_step, shapes_per_s)
 
@@ -147,12 +149,12 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="preset-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"{len(presets)} presets, {args.max_steps} steps each on {args.data}; runs and logs in {work}\n")
-    print("| preset | peak RSS (GiB) | wall (s) | s/step | shapes/s | status |")
+    print("| preset | peak RSS (GiB) | wall (s) | s/step | shapes/s | exit status |")
     print("|---|---:|---:|---:|---:|---|", flush=True)
     failed = 0
     for preset in presets:
         result = run_preset(preset, args.data, args.max_steps, work, args.limit_gib, 60.0 * args.timeout_min)
-        failed += result.status != "ok"
+        failed += result.status != "0"
         print(
             f"| {result.preset} | {result.peak_gib:.2f} | {result.wall_s:.0f} | {_cell(result.s_per_step, 1)} "
             f"| {_cell(result.shapes_per_s, 2)} | {result.status} |",
