@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from pointdistill.config import load_config
@@ -47,11 +44,6 @@ TINY_DCGLR = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def shapes() -> ArraySplit:
     return ArraySplit({"points": np.random.default_rng(0).normal(size=(32, 300, 3)).astype(np.float32)}, origin="toy")
@@ -77,25 +69,17 @@ def check_collectives(rank: int) -> dict:
     }
 
 
-def worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank)
-    )
-    torch.set_num_threads(1)
-    assert dist_utils.init_process_group(dist_utils.context_from_env(), torch.device("cpu"))
-    try:
-        result = {"collectives": check_collectives(rank)}
-        trainer = Trainer(load_config(None, TINY_DCGLR + ["optim.batch_size=4"]), Path(out) / "ddp", split=shapes())
-        result["steps"] = trainer.fit().steps
-        result["method"] = trainer.method.state_dict()
-        torch.save(result, Path(out) / f"rank{rank}.pt")
-    finally:
-        dist_utils.destroy_process_group()
+def worker(rank: int, out: str) -> None:
+    result = {"collectives": check_collectives(rank)}
+    trainer = Trainer(load_config(None, TINY_DCGLR + ["optim.batch_size=4"]), Path(out) / "ddp", split=shapes())
+    result["steps"] = trainer.fit().steps
+    result["method"] = trainer.method.state_dict()
+    torch.save(result, Path(out) / f"rank{rank}.pt")
 
 
 @pytest.mark.slow
 def test_two_processes_stay_identical_and_match_one_process(tmp_path: Path) -> None:
-    mp.spawn(worker, args=(free_port(), str(tmp_path)), nprocs=2)
+    dist_utils.spawn_local(worker, 2, str(tmp_path))
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
 
     c0, c1 = r0["collectives"], r1["collectives"]

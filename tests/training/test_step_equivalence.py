@@ -18,14 +18,11 @@ function the network computes, the teacher's centre and every loss stay the same
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from pointdistill.config import load_config
 from pointdistill.data.base import ArraySplit
@@ -93,23 +90,10 @@ def network_outputs(preset: str, state: dict[str, torch.Tensor]) -> torch.Tensor
     return torch.cat([*outputs, method.centering.center.flatten()])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank)
-    )
-    torch.set_num_threads(1)
-    assert dist_utils.init_process_group(dist_utils.context_from_env(), torch.device("cpu"))
-    try:
-        states = {preset: train(preset, Path(out) / preset, "optim.batch_size=4") for preset in SHIPPED}
-        torch.save(states, Path(out) / f"rank{rank}.pt")
-    finally:
-        dist_utils.destroy_process_group()
+def _worker(rank: int, out: str) -> None:
+    states = {preset: train(preset, Path(out) / preset, "optim.batch_size=4") for preset in SHIPPED}
+    torch.save(states, Path(out) / f"rank{rank}.pt")
 
 
 @pytest.mark.slow
@@ -117,7 +101,7 @@ def test_two_processes_equal_one_process_for_the_shipped_cpu_presets(tmp_path: P
     for preset in SHIPPED:
         config = load_config(preset)
         assert config.dcglr.head_use_bn and config.encoder.drop_path > 0 and config.dcglr.num_half_res > 0
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    dist_utils.spawn_local(_worker, 2, str(tmp_path))
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     for preset in SHIPPED:
         for key in ranks[0][preset]:

@@ -8,14 +8,11 @@ weight to 0; everything else is the full method, drop-path on.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from pointdistill.config import load_config
 from pointdistill.data.base import ArraySplit
@@ -79,27 +76,14 @@ def test_accumulation_equals_one_large_batch(tmp_path: Path) -> None:
     assert_same(big, split)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
-
-def _worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank)
-    )
-    torch.set_num_threads(1)
-    assert dist_utils.init_process_group(dist_utils.context_from_env(), torch.device("cpu"))
-    try:
-        torch.save(train(Path(out) / "ddp", "optim.batch_size=4"), Path(out) / f"rank{rank}.pt")
-    finally:
-        dist_utils.destroy_process_group()
+def _worker(rank: int, out: str) -> None:
+    torch.save(train(Path(out) / "ddp", "optim.batch_size=4"), Path(out) / f"rank{rank}.pt")
 
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+    dist_utils.spawn_local(_worker, 2, str(tmp_path))
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     for key in ranks[0]:
         assert torch.equal(ranks[0][key], ranks[1][key]), f"ranks differ at {key}"

@@ -11,11 +11,13 @@ Buffers (BatchNorm statistics) are broadcast from rank 0 after each step, as DDP
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import nn
 
 from pointdistill.errors import ConfigError
@@ -164,3 +166,24 @@ def all_reduce_gradients(params: list[nn.Parameter]) -> None:
         flat.div_(world)
         for param, chunk in zip(group, flat.split([p.numel() for p in group])):
             param.grad.copy_(chunk.view_as(param.grad))
+
+
+def spawn_local(fn: Callable[..., None], nprocs: int, *args: Any) -> None:
+    """Run ``fn(rank, *args)`` in ``nprocs`` CPU processes joined in one gloo group on this machine, as torchrun
+    would set them up (one intra-op thread each); for tests and notebooks that check data-parallel behaviour."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_local_process, args=(nprocs, port, fn, args), nprocs=nprocs)
+
+
+def _local_process(rank: int, nprocs: int, port: int, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(nprocs), LOCAL_RANK=str(rank)
+    )
+    torch.set_num_threads(1)
+    init_process_group(context_from_env(), torch.device("cpu"))
+    try:
+        fn(rank, *args)
+    finally:
+        destroy_process_group()
