@@ -7,7 +7,8 @@ from pointdistill.config import load_config
 from pointdistill.errors import ConfigError, TrainingError
 from pointdistill.methods import build_method
 from pointdistill.methods.base import StepInfo
-from pointdistill.methods.dcglr import DCGLR, view_major
+from pointdistill.methods.dcglr import DCGLR
+from pointdistill.methods.multicrop import view_major
 from pointdistill.models.base import EncoderOutput, PointEncoder
 
 

@@ -51,7 +51,7 @@ from pointdistill.losses.dino import DINOLoss, token_cross_entropy
 from pointdistill.losses.entropy import marginal_entropy, target_entropy
 from pointdistill.losses.koleo import KoLeoLoss
 from pointdistill.methods.base import Method, StepInfo
-from pointdistill.methods.dcglr import view_major
+from pointdistill.methods.multicrop import view_major
 from pointdistill.methods.ema import ema_update, make_teacher
 from pointdistill.methods.registry import register_method
 from pointdistill.models.base import EncoderOutput, PointEncoder

@@ -41,7 +41,7 @@ from pointdistill.losses.entropy import marginal_entropy, target_entropy
 from pointdistill.losses.sinkhorn import SinkhornKnopp
 from pointdistill.methods.base import Method, StepInfo
 from pointdistill.methods.ema import ema_update, make_teacher, unwrap
-from pointdistill.methods.multicrop import MultiCropNetwork
+from pointdistill.methods.multicrop import MultiCropNetwork, view_major
 from pointdistill.methods.registry import register_method
 from pointdistill.models.base import PointEncoder
 from pointdistill.models.heads import ProjectionHead
@@ -267,13 +267,6 @@ class DCGLR(Method):
 
     def teacher_encoder(self) -> PointEncoder:
         return self.teacher.encoder
-
-
-def view_major(views: torch.Tensor) -> torch.Tensor:
-    """[B, V, N, 3] (as collated) -> [V * B, N, 3], so that logits reshape to [V, B, K]."""
-    if views.dim() != 4 or views.shape[-1] != 3:
-        raise TrainingError(f"expected views shaped [batch, views, points, 3], got {list(views.shape)}")
-    return views.transpose(0, 1).reshape(-1, views.shape[2], 3)
 
 
 def validate_dcglr_config(cfg: DCGLRConfig) -> None:
