@@ -69,3 +69,12 @@ def test_saved_config_round_trips(tmp_path: Path) -> None:
 
     again = config_from_dict(yaml.safe_load((tmp_path / "config.yaml").read_text()))
     assert again == config
+
+
+def test_a_run_folder_named_like_a_preset_does_not_shadow_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dcglr-vit-tiny").mkdir()
+    assert load_config("dcglr-vit-tiny").encoder.preset == "tiny"
+    (tmp_path / "not-a-preset").mkdir()
+    with pytest.raises(ConfigError, match="a folder, not a YAML file"):
+        load_config("not-a-preset")

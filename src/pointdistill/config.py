@@ -166,16 +166,21 @@ def available_presets() -> list[str]:
 
 
 def _read_yaml(path_or_name: str) -> tuple[dict[str, Any], str]:
-    """Read a preset by name (shipped) or by path; return its mapping and a label for error messages."""
+    """Read a preset by name (shipped) or by path; return its mapping and a label for error messages.
+
+    A file wins over a preset of the same name; a folder never does (``pretrain --out dcglr-vit-tiny`` makes a run
+    folder named like the preset, and ``--config dcglr-vit-tiny`` next to it must still mean the preset)."""
     candidate = Path(path_or_name)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         if not candidate.is_file():
             raise ConfigError(f"config file {candidate} does not exist")
         text, label = candidate.read_text(), str(candidate)
     else:
         resource = resources.files(_PRESET_PACKAGE) / f"{path_or_name}.yaml"
         if not resource.is_file():
-            raise ConfigError(f"unknown config {path_or_name!r}; shipped presets: {', '.join(available_presets())}")
+            folder = " (a folder, not a YAML file)" if candidate.is_dir() else ""
+            raise ConfigError(f"unknown config {path_or_name!r}{folder}; shipped presets: "
+                              f"{', '.join(available_presets())}")
         text, label = resource.read_text(), f"preset {path_or_name}"
     try:
         data = yaml.safe_load(text) or {}
