@@ -269,3 +269,15 @@ def test_tensorboard_mirrors_the_metrics_when_installed(tmp_path: Path, monkeypa
     run(tmp_path, "train.tensorboard=true", "train.max_steps=4")
     assert [(n, s) for n, _, s in scalars if n == "loss"] == [("loss", 2), ("loss", 4)]
     assert scalars[-1][0] == "closed"
+
+
+def test_cpu_budget_clock_counts_process_time_not_wall_time(tmp_path: Path, monkeypatch) -> None:
+    from pointdistill.training import engine
+
+    frozen = iter(range(10**6))
+    monkeypatch.setitem(engine.BUDGET_CLOCKS, "cpu", lambda: 0.0)  # a process that never gets the CPU
+    _, summary = run(tmp_path / "a", "train.max_minutes=0.0001", "train.budget_clock=cpu", "train.max_steps=6")
+    assert summary.stopped_reason == "max_steps" and summary.steps == 6  # wall time ran far past 6 ms
+    monkeypatch.setitem(engine.BUDGET_CLOCKS, "cpu", lambda: 100.0 * next(frozen))  # 100 CPU-s per look
+    _, summary = run(tmp_path / "b", "train.max_minutes=5", "train.budget_clock=cpu", "train.max_steps=50")
+    assert summary.stopped_reason == "time_budget" and summary.steps < 10

@@ -57,6 +57,11 @@ class TrainConfig:
     - ``checkpoint_every``: optimiser steps between writes of ``checkpoints/last.pt`` (also written at the end).
     - ``keep_checkpoints``: how many step-numbered copies (``step_00000500.pt``) to keep besides ``last.pt``.
     - ``threads``: 0 leaves torch's default number of CPU threads, N > 0 sets it.
+    - ``budget_clock``: what ``max_minutes`` counts. ``wall`` (default) is elapsed time; ``cpu`` is the CPU time of
+      the training process (``time.process_time``: all its threads, so 2 busy threads spend 2 CPU-minutes per
+      minute; data-loader workers are other processes and are not counted: with ``data.num_workers=0`` the data
+      pipeline is). ``cpu`` gives runs that share a machine equal compute however busy it is, so that methods
+      compared on one machine at one "budget" really got the same work done.
     - ``fit_schedule_to_budget``: with ``max_minutes``, time the steps after the first (which pays for start-up)
       and, every ``calibration_steps`` steps, shorten the schedule so that it *completes* inside the budget at the
       mean pace so far: a run cut by its budget mid-cosine never anneals its learning rate and EMA. It only ever
@@ -75,6 +80,7 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     threads: int = 0
+    budget_clock: Literal["wall", "cpu"] = "wall"
     fit_schedule_to_budget: bool = False
     calibration_steps: int = 5
 

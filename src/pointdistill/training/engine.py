@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -64,6 +64,8 @@ from pointdistill.utils.schedules import steps_per_epoch
 _PRECISION_CODES = ("fp32", "bf16", "fp16")
 _BUDGET_MARGIN = 0.97
 _RESERVE_STEPS = 3
+BUDGET_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
+"""``train.budget_clock`` -> the clock ``max_minutes`` is counted on (seconds)."""
 """Share of the remaining time budget a fitted schedule plans to use, less the time of a few steps: the rest absorbs
 step-time noise and the final checkpoint."""
 
@@ -149,6 +151,8 @@ class Trainer:
         cfg = self.config
         self.ctx, self.device = ctx, device
         self._start_time = time.monotonic()
+        self._clock = BUDGET_CLOCKS[cfg.train.budget_clock]
+        self._budget_start = self._clock()
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
         if device.type == "cuda":
@@ -274,7 +278,7 @@ class Trainer:
     def _fit_to_budget(self, step_time: float, deadline: float) -> None:
         """Shorten the schedule so that it ends inside the time budget at the measured ``step_time`` (all ranks
         agree: rank 0's estimate is broadcast). Only ever shortens: the preset's length is the upper bound."""
-        remaining = max(0.0, (deadline - time.monotonic()) * _BUDGET_MARGIN - _RESERVE_STEPS * step_time)
+        remaining = max(0.0, (deadline - self._clock()) * _BUDGET_MARGIN - _RESERVE_STEPS * step_time)
         fitted = torch.tensor([self.step + int(remaining / max(step_time, 1e-9))], device=self.device)
         dist_utils.broadcast_tensors([fitted])
         total = max(self.step + 1, int(fitted.item()))
@@ -327,10 +331,10 @@ class Trainer:
             self._say(f"nothing to do: the run is already at step {self.step} of {self.target_steps}")
             return self._summary(start_step, None, self._natural_end_reason())
 
-        deadline = self._start_time + 60.0 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
+        deadline = self._budget_start + 60.0 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
         self.log = RunLog(
             self.out_dir, enabled=ctx.is_main, progress=self._progress_enabled, tensorboard=cfg.train.tensorboard,
-            total=self.target_steps, initial=self.step, deadline=deadline, on_log=self._on_log,
+            total=self.target_steps, initial=self.step, deadline=deadline, clock=self._clock, on_log=self._on_log,
         )
         self._say(self._plan(cfg))
         guard = DivergenceGuard(self.device)
@@ -344,7 +348,7 @@ class Trainer:
         try:
             with StopSignals() as signals:
                 while self.step < self.target_steps:
-                    step_start = time.monotonic()
+                    step_start = self._clock()
                     info = StepInfo(self.step, self.total_steps, self.schedule_steps_per_epoch)
                     result = self.optimizer_step(batches, info, cfg.seed, ctx.rank)
                     self.position.step += 1
@@ -354,7 +358,7 @@ class Trainer:
                         values["grad_norm"] = result.grad_norm
                     self.log.step_done(values, samples_per_step)
                     self.position.skipped_samples += result.skipped
-                    step_time = time.monotonic() - step_start
+                    step_time = self._clock() - step_start
                     if fit_budget:
                         self._pace(start_step, calibration, deadline)
 
@@ -389,7 +393,7 @@ class Trainer:
     def _pace(self, start_step: int, every: int, deadline: float) -> None:
         """Every ``every`` steps, re-fit the schedule to the budget at the mean step time since this call's first
         step (which pays for start-up and is left out), so a machine that slows down mid-run still finishes."""
-        now = time.monotonic()
+        now = self._clock()
         if self.step - start_step == 1:
             self._pace_start, self._pace_from = now, self.step
         elif (self.step - self._pace_from) % every == 0:
@@ -399,12 +403,16 @@ class Trainer:
         """One line saying what this call will do (the first thing a user reads)."""
         source = "the given split" if self._split is not None else f"{cfg.data.source} ({cfg.data.split})"
         fitted = " (to be fitted to the time budget)" if cfg.train.fit_schedule_to_budget and not self._fitted else ""
+        budget = ""
+        if cfg.train.max_minutes is not None:
+            unit = "CPU-minutes of this process" if cfg.train.budget_clock == "cpu" else "minutes"
+            budget = f"; budget {cfg.train.max_minutes:g} {unit}"
         return (
             f"{type(self.method).__name__} on {source}: steps {self.step} -> {self.target_steps} of a "
             f"{self.total_steps}-step schedule{fitted} ({self.data_steps_per_epoch} per epoch; "
             f"{cfg.optim.batch_size} shapes x {cfg.optim.accumulate} accumulation x {self.ctx.world_size} "
             f"process(es) per step), {self.device}, {self.precision.name}, {self.loader.num_workers} data worker(s); "
-            f"run folder {self.out_dir}"
+            f"run folder {self.out_dir}{budget}"
         )
 
     def _schedule_values(self) -> dict[str, Any]:
@@ -438,7 +446,7 @@ class Trainer:
         every = self.config.train.log_every if self.ctx.enabled else 1
         if self.step % every and self.step < self.target_steps:
             return None
-        out_of_time = deadline is not None and time.monotonic() + every * step_time >= deadline
+        out_of_time = deadline is not None and self._clock() + every * step_time >= deadline
         interrupted = signals.requested or self._stop_requested
         if self.ctx.enabled:
             flags = torch.tensor([float(interrupted), float(out_of_time and self.ctx.is_main)], device=self.device)

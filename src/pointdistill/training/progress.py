@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 from tqdm.auto import tqdm
 
@@ -21,11 +21,20 @@ def _clock(seconds: float) -> str:
 
 
 class ProgressBar:
-    """tqdm over optimiser steps ``initial..total``; ``deadline`` is a ``time.monotonic()`` stop time or None."""
+    """tqdm over optimiser steps ``initial..total``; ``deadline`` is a stop time on ``clock`` (the run's budget
+    clock: ``time.monotonic`` or ``time.process_time``) or None."""
 
-    def __init__(self, total: int, initial: int = 0, enabled: bool = True, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        initial: int = 0,
+        enabled: bool = True,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         interactive = sys.stderr.isatty()
         self.deadline = deadline
+        self.clock = clock
         self._bar = tqdm(
             total=total,
             initial=initial,
@@ -54,7 +63,7 @@ class ProgressBar:
         if "teacher_entropy" in values:
             postfix["H_t"] = f"{values['teacher_entropy']:.3f}"
         if self.deadline is not None:
-            postfix["budget"] = _clock(self.deadline - time.monotonic())
+            postfix["budget"] = _clock(self.deadline - self.clock())
         self._bar.set_postfix(postfix, refresh=False)
 
     def write(self, message: str) -> None:

@@ -31,13 +31,14 @@ class RunLog:
         total: int,
         initial: int,
         deadline: float | None,
+        clock: Callable[[], float] = time.monotonic,
         on_log: LogCallback | None = None,
     ) -> None:
         self.enabled = enabled
         self.progress = progress and enabled
         self.means = RunningMeans()
         self._on_log = on_log
-        self._bar = ProgressBar(total, initial, self.progress, deadline)
+        self._bar = ProgressBar(total, initial, self.progress, deadline, clock)
         self._metrics = (
             MetricsWriter(out_dir / "metrics.jsonl", out_dir / "tensorboard" if tensorboard else None)
             if enabled
