@@ -92,8 +92,9 @@ def test_train_val_and_test_scenes_use_disjoint_source_objects(written: Path) ->
     sources: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
     for split, _, objects in scenes_of(written):
         sources[split] |= {obj["source"] for obj in objects}
-    assert all(name.startswith("train/") for name in sources["train"] | sources["val"])
-    assert all(name.startswith("test/") for name in sources["test"]) and sources["test"]
+    # the fake objects' names say which split of the object dataset they come from
+    assert all(name.startswith("train/") and "_train_" in name for name in sources["train"] | sources["val"])
+    assert all(name.startswith("test/") and "_test_" in name for name in sources["test"]) and sources["test"]
     assert not sources["train"] & sources["val"]
 
 
