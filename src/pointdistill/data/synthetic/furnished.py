@@ -89,6 +89,7 @@ class FurnishedSet:
 
     classes: list[str]
     pools: dict[str, ObjectPool]
+    root: str  # the object dataset, for error messages
 
 
 def load_furniture(source: DatasetSource, seed: int) -> FurnishedSet:
@@ -125,7 +126,7 @@ def load_furniture(source: DatasetSource, seed: int) -> FurnishedSet:
         cut = int(round(len(order) * VAL_FRACTION))
         for name, part in (("val", np.sort(order[:cut])), ("train", np.sort(order[cut:]))):
             pools[name] = ObjectPool(pool.points[part], pool.classes[part], [pool.names[i] for i in part])
-    return FurnishedSet(classes, pools)
+    return FurnishedSet(classes, pools, str(source.root))
 
 
 def stand_object(points: np.ndarray, name: str, rng: np.random.Generator) -> np.ndarray:
@@ -165,7 +166,7 @@ def furnished_scene(furniture: FurnishedSet, split: str, seed: int, index: int) 
     rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_KEY[split], index], spawn_key=(_SCENE_STREAM,)))
     pool = furniture.pools[split]
     if not pool.names:
-        raise DataError(split, "no furniture object left for this split of scenes (the object dataset is too small)")
+        raise DataError(furniture.root, f"no furniture object left for the {split!r} scenes (too few objects)")
     available = np.unique(pool.classes)
     room = Room(uniform(rng, 3.5, 8.0), uniform(rng, 3.0, 7.0), uniform(rng, 2.5, 3.0))
     taken = [build_walls(rng, room)]

@@ -27,7 +27,7 @@ from pointdistill.data.registry import open_dataset
 from pointdistill.data.synthetic.furnished import furnished_scene, load_furniture, scene_split_sizes
 from pointdistill.data.synthetic.shapes import global_part_names
 from pointdistill.data.synthetic.source import SPLITS, synthetic_source
-from pointdistill.errors import DataError
+from pointdistill.errors import ConfigError, DataError
 
 PART_KEY = "parts"  # <split>_parts, the name the npz reader looks for
 MASK_KEY = "mask"  # <split>_mask, as ScanObjectNN names it
@@ -97,7 +97,7 @@ def write_furnished_scenes(
     """Write ``count`` rooms furnished with the furniture of the labelled object dataset at ``objects`` (any path
     :func:`~pointdistill.data.registry.open_dataset` reads) in the Pointcept layout, split train / val / test."""
     if int(count) != count or count < 1:
-        raise DataError(out_dir, f"scene count must be a positive integer, got {count!r}")
+        raise ConfigError(f"scene count must be a positive integer, got {count!r}")
     furniture = load_furniture(open_dataset(objects), int(seed))
     sizes = scene_split_sizes(int(count))
     out_dir = Path(out_dir)
