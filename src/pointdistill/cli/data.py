@@ -143,7 +143,8 @@ def run_synth(args: argparse.Namespace) -> int:
         if args.num_points is not None:
             raise ConfigError("--num-points does not apply with --objects: rooms are sampled by surface density "
                               "and every object keeps all its points")
-        out = write_furnished_scenes(args.objects, args.out, count=args.count, seed=args.seed)
+        out = write_furnished_scenes(args.objects, args.out, count=args.count, seed=args.seed,
+                                     objects_up=args.objects_up)
         print(f"wrote {args.count} synthetic scenes furnished from {args.objects} to {out}")
         return 0
     out = write_synthetic(args.kind, args.out, count=args.count, seed=args.seed, num_points=args.num_points)
@@ -161,6 +162,8 @@ def _add_synth(subparsers: Any) -> None:
     parser.add_argument("--objects", default=None, metavar="PATH",
                         help="scenes only: furnish the rooms with the furniture classes of this labelled object "
                              "dataset (e.g. a ModelNet40 .npz); writes train/val/test with disjoint source objects")
+    parser.add_argument("--objects-up", choices=["x", "y", "z"], default="z",
+                        help="up axis of the --objects clouds (default z: the shared ModelNet npz files are z-up)")
     parser.set_defaults(func=run_synth)
 
 

@@ -40,7 +40,7 @@ def fake_objects(path: Path, points: int = 256) -> Path:
 def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("furnished")
     objects = fake_objects(folder / "objects.npz")
-    assert main(["data", "synth", "scenes", "--objects", str(objects), "--count", "5", "--seed", "3",
+    assert main(["data", "synth", "scenes", "--objects", str(objects), "--count", "5", "--seed", "3", "--objects-up", "y",
                  "--out", str(folder / "rooms")]) == 0
     return folder / "rooms"
 
@@ -99,7 +99,7 @@ def test_train_val_and_test_scenes_use_disjoint_source_objects(written: Path) ->
 
 
 def test_scenes_are_a_function_of_the_seed(tmp_path: Path) -> None:
-    furniture = load_furniture(open_dataset(fake_objects(tmp_path / "objects.npz")), seed=1)
+    furniture = load_furniture(open_dataset(fake_objects(tmp_path / "objects.npz")), seed=1, up="y")
     a, objects_a = furnished_scene(furniture, "train", 1, 0)
     b, objects_b = furnished_scene(furniture, "train", 1, 0)
     c, _ = furnished_scene(furniture, "train", 2, 0)
@@ -131,3 +131,13 @@ def test_real_modelnet40_furnishes_a_room() -> None:
     sample, objects = furnished_scene(furniture, "test", 0, 0)
     assert objects and all(obj["source"].startswith("test/") for obj in objects)
     assert sample["points"][:, 2].min() > -0.05
+    for obj in objects:  # the default up axis (z) stands the shared files upright: nothing reaches the ceiling
+        height = np.ptp(sample["points"][sample["instance"] == obj["instance"], 2])
+        assert height < 2.3, (obj, height)
+
+
+def test_the_objects_up_axis_is_honoured(tmp_path: Path) -> None:
+    source = open_dataset(fake_objects(tmp_path / "objects.npz"))
+    beds = [load_furniture(source, seed=0, up=up).pools["test"] for up in ("y", "z")]
+    index = beds[0].classes.tolist().index(2)  # "bed": 1.0 x 0.5 x 2.0 in the fake y-up file
+    assert np.ptp(beds[0].points[index][:, 1]) < np.ptp(beds[1].points[index][:, 1])

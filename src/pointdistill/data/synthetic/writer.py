@@ -92,13 +92,14 @@ def _write_scenes(source: DatasetSource, out_dir: Path, progress: bool) -> Path:
 
 
 def write_furnished_scenes(
-    objects: str | Path, out_dir: str | Path, count: int, seed: int = 0, progress: bool = True
+    objects: str | Path, out_dir: str | Path, count: int, seed: int = 0, objects_up: str = "z", progress: bool = True
 ) -> Path:
     """Write ``count`` rooms furnished with the furniture of the labelled object dataset at ``objects`` (any path
-    :func:`~pointdistill.data.registry.open_dataset` reads) in the Pointcept layout, split train / val / test."""
+    :func:`~pointdistill.data.registry.open_dataset` reads, up axis ``objects_up``) in the Pointcept layout, split
+    train / val / test."""
     if int(count) != count or count < 1:
         raise ConfigError(f"scene count must be a positive integer, got {count!r}")
-    furniture = load_furniture(open_dataset(objects), int(seed))
+    furniture = load_furniture(open_dataset(objects), int(seed), objects_up)
     sizes = scene_split_sizes(int(count))
     out_dir = Path(out_dir)
     try:
