@@ -18,7 +18,7 @@ from pointdistill.data.base import DatasetSource
 from pointdistill.data.check import check_dataset
 from pointdistill.data.pack import POINT_DTYPES, pack_dataset
 from pointdistill.data.registry import open_dataset
-from pointdistill.errors import DataError
+from pointdistill.errors import ConfigError, DataError
 
 
 EXIT_BAD_DATA = 3
@@ -135,8 +135,18 @@ def _add_pack(subparsers: Any) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from pointdistill.data.synthetic import write_synthetic
+    from pointdistill.data.synthetic import write_furnished_scenes, write_synthetic
 
+    if args.objects is not None:
+        if args.kind != "scenes":
+            raise ConfigError(f"--objects furnishes rooms: it goes with 'synth scenes', not 'synth {args.kind}'")
+        if args.num_points is not None:
+            raise ConfigError("--num-points does not apply with --objects: rooms are sampled by surface density "
+                              "and every object keeps all its points")
+        out = write_furnished_scenes(args.objects, args.out, count=args.count, seed=args.seed,
+                                     objects_up=args.objects_up)
+        print(f"wrote {args.count} synthetic scenes furnished from {args.objects} to {out}")
+        return 0
     out = write_synthetic(args.kind, args.out, count=args.count, seed=args.seed, num_points=args.num_points)
     print(f"wrote {args.count} synthetic {args.kind} to {out}")
     return 0
@@ -146,9 +156,14 @@ def _add_synth(subparsers: Any) -> None:
     parser = subparsers.add_parser("synth", help="write the embedded synthetic data to disk in a readable layout")
     parser.add_argument("kind", choices=["shapes", "scans", "scenes"])
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--count", type=int, default=4096, help="samples over train and test together")
+    parser.add_argument("--count", type=int, default=4096, help="samples over all splits together")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-points", type=int, default=None, help="points per sample (default: per kind)")
+    parser.add_argument("--objects", default=None, metavar="PATH",
+                        help="scenes only: furnish the rooms with the furniture classes of this labelled object "
+                             "dataset (e.g. a ModelNet40 .npz); writes train/val/test with disjoint source objects")
+    parser.add_argument("--objects-up", choices=["x", "y", "z"], default="z",
+                        help="up axis of the --objects clouds (default z: the shared ModelNet npz files are z-up)")
     parser.set_defaults(func=run_synth)
 
 

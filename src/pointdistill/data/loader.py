@@ -241,7 +241,8 @@ def collate(samples: Sequence[dict[str, Any]] | PointDistillError) -> dict[str, 
 
 class ViewLoader(DataLoader):
     """A DataLoader of collated views that raises a failed batch's PointDistillError as itself, and warns once
-    per run (from rank 0) when source clouds were padded by repeating points (views flagged ``padded``)."""
+    per run (from rank 0) when source clouds were padded by repeating points (views flagged ``padded``). Batches
+    that are not dicts (the scene loader's SceneBatch) are passed through as they are."""
 
     def __init__(self, *args: Any, rank: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -251,7 +252,7 @@ class ViewLoader(DataLoader):
         for batch in super().__iter__():
             if isinstance(batch, PointDistillError):
                 raise batch
-            if self.padding is not None and "padded" in batch:
+            if self.padding is not None and isinstance(batch, dict) and "padded" in batch:
                 self.padding.add(len(batch["padded"]), int(batch["padded"].sum()))
                 if self.padding.report(so_far=True):
                     self.padding = None

@@ -87,7 +87,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.where(norm > 0, norm, 1.0)).astype(np.float32, copy=False)
 
 
-def _linear_map(sample: Sample, matrix: np.ndarray) -> Sample:
+def linear_map(sample: Sample, matrix: np.ndarray) -> Sample:
     """Apply ``p -> matrix @ p`` (``matrix`` [..., 3, 3], one per cloud) to the points and the inverse-transpose
     map to the normals (renormalised).
 
@@ -145,7 +145,7 @@ class UpAxis(Transform):
         self.matrix = up_axis_matrix(source, target)
 
     def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
-        return _linear_map(sample, self.matrix)
+        return linear_map(sample, self.matrix)
 
 
 def rotation_about(axis: int, angle: float | np.ndarray) -> np.ndarray:
@@ -172,7 +172,7 @@ class RotateUp(Transform):
 
     def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         angle = rng.uniform(-0.5, 0.5, size=_batch_shape(sample)) * self.angle_range
-        return _linear_map(sample, rotation_about(self.axis, angle))
+        return linear_map(sample, rotation_about(self.axis, angle))
 
 
 class RandomScale(Transform):

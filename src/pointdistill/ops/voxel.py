@@ -21,6 +21,44 @@ def voxelize(
     return grid, inverse
 
 
+def grid_sample(
+    points: torch.Tensor,
+    voxel_size: float,
+    *,
+    batch: torch.Tensor | None = None,
+    mode: str = "first",
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One representative point per occupied voxel: ``(kept, inverse)``.
+
+    ``kept`` [V] holds the representatives' indices, sorted ascending; ``inverse`` [N] gives, for every point, the
+    position in ``kept`` of the representative of its voxel, so ``values[kept][inverse]`` spreads per-voxel results
+    (predictions on the sampled cloud) back to every original point. ``mode="first"`` keeps the lowest-index point
+    of each voxel (deterministic, for evaluation); ``"random"`` keeps a point drawn with ``generator`` (the
+    training-time behaviour of Pointcept's GridSample).
+    """
+    if points.shape[0] == 0:
+        empty = torch.empty(0, dtype=torch.long, device=points.device)
+        return empty, empty
+    _, voxel = voxelize(points, voxel_size, batch)
+    num_voxels = int(voxel.max()) + 1
+    if mode == "first":
+        priority = torch.arange(points.shape[0], device=points.device, dtype=torch.float64)
+    elif mode == "random":
+        priority = torch.rand(points.shape[0], generator=generator, dtype=torch.float64).to(points.device)
+    else:
+        raise ValueError(f"unknown voxel sampling mode {mode!r}; choose first or random")
+    best = torch.full((num_voxels,), float("inf"), dtype=torch.float64, device=points.device)
+    best = best.scatter_reduce(0, voxel, priority, reduce="amin")
+    winners = (priority == best[voxel]).nonzero().squeeze(1)
+    representative = torch.full((num_voxels,), points.shape[0], dtype=torch.long, device=points.device)
+    representative = representative.scatter_reduce(0, voxel[winners], winners, reduce="amin")
+    kept, order = representative.sort()
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(num_voxels, device=points.device)
+    return kept, rank[voxel]
+
+
 def voxel_grid_sample(
     points: torch.Tensor,
     voxel_size: float,
@@ -29,29 +67,9 @@ def voxel_grid_sample(
     mode: str = "first",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Indices of one representative point per occupied voxel, sorted ascending.
-
-    ``mode="first"`` keeps the lowest-index point of each voxel (deterministic); ``"random"`` keeps a point drawn
-    with ``generator`` (the training-time augmentation of Pointcept's GridSample). For centroids use
-    :func:`voxel_centroids`.
-    """
-    if points.shape[0] == 0:
-        return torch.empty(0, dtype=torch.long, device=points.device)
-    _, inverse = voxelize(points, voxel_size, batch)
-    num_voxels = int(inverse.max()) + 1
-    if mode == "first":
-        priority = torch.arange(points.shape[0], device=points.device, dtype=torch.float64)
-    elif mode == "random":
-        priority = torch.rand(points.shape[0], generator=generator, dtype=torch.float64).to(points.device)
-    else:
-        raise ValueError(f"unknown voxel sampling mode {mode!r}; choose first or random")
-    best = torch.full((num_voxels,), float("inf"), dtype=torch.float64, device=points.device)
-    best = best.scatter_reduce(0, inverse, priority, reduce="amin")
-    winners = (priority == best[inverse]).nonzero().squeeze(1)
-    winner_voxel = inverse[winners]
-    first_per_voxel = torch.full((num_voxels,), points.shape[0], dtype=torch.long, device=points.device)
-    first_per_voxel = first_per_voxel.scatter_reduce(0, winner_voxel, winners, reduce="amin")
-    return first_per_voxel.sort().values
+    """Indices of one representative point per occupied voxel, sorted ascending (:func:`grid_sample` without the
+    inverse). For centroids use :func:`voxel_centroids`."""
+    return grid_sample(points, voxel_size, batch=batch, mode=mode, generator=generator)[0]
 
 
 def voxel_centroids(

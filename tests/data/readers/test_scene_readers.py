@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,17 @@ def test_semantickitti_bad_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="size is not a multiple of 4 bytes") as caught:
         train[3]
     assert caught.value.path == str(cut)
+
+
+def test_pointcept_class_names_from_classes_json(tmp_path: Path) -> None:
+    write_scene(tmp_path / "train" / "a", 10, 0)
+    (tmp_path / "classes.json").write_text(json.dumps([f"c{i}" for i in range(20)]))
+    assert pointcept.read(tmp_path).classes == [f"c{i}" for i in range(20)]
+    assert pointcept.read(tmp_path, classes=[str(i) for i in range(20)]).classes[0] == "0"  # given names win
+    (tmp_path / "classes.json").write_text(json.dumps([f"c{i}" for i in range(5)]))
+    with pytest.raises(DataError, match="out of range"):
+        pointcept.read(tmp_path).splits["train"][0]
+    (tmp_path / "classes.json").write_text('{"names": 3}')
+    with pytest.raises(DataError, match="JSON list of class names") as caught:
+        pointcept.read(tmp_path)
+    assert caught.value.path == str(tmp_path / "classes.json")

@@ -79,7 +79,7 @@ class Room:
     objects: list[Placed] = field(default_factory=list)
 
 
-def _footprint(mesh: Mesh) -> tuple[float, float, float, float]:
+def footprint(mesh: Mesh) -> tuple[float, float, float, float]:
     lo, hi = mesh.bounds
     return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
@@ -88,12 +88,12 @@ def _overlaps(a: tuple[float, ...], b: tuple[float, ...], gap: float) -> bool:
     return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
 
 
-def _turn(yaw: float) -> np.ndarray:
+def turn(yaw: float) -> np.ndarray:
     """Turns a y-up builder mesh z-up and about z so that its front (+z) faces (sin yaw, -cos yaw)."""
     return rot_z(yaw) @ _Y_UP_TO_Z_UP
 
 
-def _walls(rng: np.random.Generator, room: Room) -> tuple[float, float, float, float]:
+def build_walls(rng: np.random.Generator, room: Room) -> tuple[float, float, float, float]:
     """Floor and inward-facing walls; one wall gets a door. Returns the footprint to keep clear in front of it."""
     w, d, h = room.width, room.depth, room.height
     room.structure.append(("floor", quad((0.0, 0.0, 0.0), (w, 0.0, 0.0), (0.0, d, 0.0))))
@@ -128,50 +128,61 @@ def _fits(fp: tuple[float, float, float, float], room: Room, taken: list[tuple[f
     return inside and not any(_overlaps(fp, other, 0.05) for other in taken)
 
 
-def _place(
-    rng: np.random.Generator, mesh: Mesh, name: str, room: Room, taken: list
+def placement_style(name: str) -> str:
+    """How a class stands in a room: ``"wall"`` (backed against a wall), ``"free"`` (any heading) or ``"aligned"``
+    (roughly parallel to the walls)."""
+    if name in _AGAINST_WALL:
+        return "wall"
+    return "free" if name in ("chair", "stool", "lamp") else "aligned"
+
+
+def place_object(
+    rng: np.random.Generator, mesh: Mesh, name: str, room: Room, taken: list, style: str | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Try random poses (against a wall for wall furniture) until the footprint is free.
 
-    Returns the pose (matrix, offset) taking the y-up builder mesh into the room, or None if nothing fits."""
+    ``style`` overrides :func:`placement_style` of ``name``; ``mesh`` may be a bare point set (no faces): only
+    its vertices are moved. Returns the pose (matrix, offset) taking the y-up builder mesh into the room, or None
+    if nothing fits."""
+    style = style or placement_style(name)
     for _ in range(25):
-        if name in _AGAINST_WALL:
+        if style == "wall":
             side = int(rng.integers(4))
             normal = [(0.0, 1.0), (-1.0, 0.0), (0.0, -1.0), (1.0, 0.0)][side]
             yaw = float(np.arctan2(normal[0], -normal[1]))
-        elif name in ("chair", "stool", "lamp"):
+        elif style == "free":
             yaw = uniform(rng, 0.0, 2.0 * np.pi)
         else:  # tables, benches: roughly aligned with the walls
             yaw = int(rng.integers(4)) * np.pi / 2 + uniform(rng, -0.1, 0.1)
-        turned = mesh.transformed(_turn(yaw))
-        x0, y0, x1, y1 = _footprint(turned)
+        turned = mesh.transformed(turn(yaw))
+        x0, y0, x1, y1 = footprint(turned)
         if x1 - x0 > room.width - 0.1 or y1 - y0 > room.depth - 0.1:
             return None
         x, y = uniform(rng, 0.05 - x0, room.width - 0.05 - x1), uniform(rng, 0.05 - y0, room.depth - 0.05 - y1)
-        if name in _AGAINST_WALL:
+        if style == "wall":
             gap = uniform(rng, 0.0, 0.08)
             x = [x, room.width - gap - x1, x, gap - x0][side]
             y = [gap - y0, y, room.depth - gap - y1, y][side]
-        if _fits(_footprint(turned.moved((x, y, 0.0))), room, taken):
-            return _turn(yaw), np.array([x, y, 0.0])
+        if _fits(footprint(turned.moved((x, y, 0.0))), room, taken):
+            return turn(yaw), np.array([x, y, 0.0])
     return None
 
 
 def _chairs_around(rng: np.random.Generator, table: Mesh, room: Room, taken: list, chairs: list[Mesh]) -> list[Mesh]:
     """Up to four chairs pulled up to the sides of ``table``, each facing its centre."""
-    x0, y0, x1, y1 = _footprint(table)
+    x0, y0, x1, y1 = footprint(table)
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     placed = []
     for chair, (dx, dy) in zip(chairs, [(1, 0), (-1, 0), (0, 1), (0, -1)]):
         yaw = float(np.arctan2(-dx, dy))  # front (sin yaw, -cos yaw) points back at the table
-        turned = chair.transformed(_turn(yaw))
-        fx0, fy0, fx1, fy1 = _footprint(turned)
+        turned = chair.transformed(turn(yaw))
+        fx0, fy0, fx1, fy1 = footprint(turned)
         gap = uniform(rng, 0.06, 0.2)
         x = cx + dx * ((x1 - x0) / 2.0 + gap + (fx1 - fx0) / 2.0) - (fx0 + fx1) / 2.0
         y = cy + dy * ((y1 - y0) / 2.0 + gap + (fy1 - fy0) / 2.0) - (fy0 + fy1) / 2.0
         moved = turned.moved((x, y, 0.0))
-        if _fits(_footprint(moved), room, taken):
-            taken.append(_footprint(moved))
+        if _fits(footprint(moved), room, taken):
+            taken.append(footprint(moved))
             placed.append(moved)
     return placed
 
@@ -210,28 +221,28 @@ def _tabletop(rng: np.random.Generator, host_name: str, host: Mesh) -> list[tupl
 def plan_room(rng: np.random.Generator) -> Room:
     """Lay out one random room (geometry only)."""
     room = Room(uniform(rng, 3.5, 8.0), uniform(rng, 3.0, 7.0), uniform(rng, 2.5, 3.0))
-    taken = [_walls(rng, room)]
+    taken = [build_walls(rng, room)]
     names = list(_FLOOR_WEIGHTS)
     weights = np.array([_FLOOR_WEIGHTS[n] for n in names])
     target = int(np.clip(round(room.width * room.depth / uniform(rng, 2.5, 5.0)), 3, 12))
     for _ in range(target):
         name = str(rng.choice(names, p=weights / weights.sum()))
         local = REGISTRY[name](rng, variant="floor") if name == "lamp" else REGISTRY[name](rng)
-        pose = _place(rng, local, name, room, taken)
+        pose = place_object(rng, local, name, room, taken)
         if pose is None:
             continue
         placed = local.transformed(*pose)
-        taken.append(_footprint(placed))
+        taken.append(footprint(placed))
         host = len(room.objects)
-        room.objects.append(Placed(name, host, placed, _footprint(placed)))
+        room.objects.append(Placed(name, host, placed, footprint(placed)))
         if name == "table" and chance(rng, 0.6):
             chairs = [REGISTRY["chair"](rng) for _ in range(int(rng.integers(2, 5)))]
             for chair in _chairs_around(rng, placed, room, taken, chairs):
-                room.objects.append(Placed("chair", len(room.objects), chair, _footprint(chair)))
+                room.objects.append(Placed("chair", len(room.objects), chair, footprint(chair)))
         if name in _TOP_PART and (name != "cabinet" or local.bounds[1, 1] < 1.3) and chance(rng, 0.7):
             for item_name, item in _tabletop(rng, name, local):
                 world = item.transformed(*pose)
-                room.objects.append(Placed(item_name, len(room.objects), world, _footprint(world), host))
+                room.objects.append(Placed(item_name, len(room.objects), world, footprint(world), host))
     return room
 
 
