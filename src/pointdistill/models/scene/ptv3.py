@@ -186,7 +186,7 @@ class SceneEncoder(nn.Module):
         self.shuffle_orders = shuffle_orders
         self.stem = Stem(in_channels, widths[0], mask_token=mask_token)
         total = sum(depths)
-        rates = torch.linspace(0.0, drop_path, total).tolist() if total > 1 else [0.0] * total
+        rates = [drop_path * i / max(1, total - 1) for i in range(total)]  # linear over all blocks
         self.pools = nn.ModuleList(GridPooling(widths[s - 1], widths[s]) for s in range(1, len(widths)))
         self.stages = nn.ModuleList()
         first = 0
