@@ -108,3 +108,12 @@ def test_given_grid_equals_computed_grid_and_inputs_are_checked() -> None:
         encoder(coord, feat[:, :5], offset)
     with pytest.raises(ValueError, match="mask token"):
         encoder(coord, feat, offset, mask=torch.zeros(200, dtype=torch.bool))
+
+
+def test_runs_under_autocast() -> None:
+    encoder = small_encoder().train()
+    coord, feat, offset = scenes(150, 60)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = encoder(coord, feat, offset).upcast().float().square().mean()
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in encoder.parameters())

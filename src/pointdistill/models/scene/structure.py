@@ -10,6 +10,7 @@ they flow through the blocks as a plain [N, C] tensor, so autograd sees ordinary
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -75,7 +76,7 @@ class SceneLevel:
     def counts(self) -> torch.Tensor:
         return offset_to_counts(self.offset)
 
-    def cached(self, key: object, build: "callable[[], object]") -> object:  # type: ignore[valid-type]
+    def cached(self, key: object, build: Callable[[], object]) -> object:
         """The value stored under ``key``, built by ``build()`` on first use."""
         if key not in self.cache:
             self.cache[key] = build()
