@@ -52,7 +52,10 @@ def reference_code(grid: torch.Tensor, batch: torch.Tensor, order: str) -> list[
     for (x, y, z), scene in zip(grid.tolist(), batch.tolist()):
         if order.endswith("-trans"):
             x, y = y, x
-        curve = reference_z(x, y, z, depth) if order.startswith("z") else reference_hilbert([x, y, z], scene_depth[scene])
+        if order.startswith("z"):
+            curve = reference_z(x, y, z, depth)
+        else:
+            curve = reference_hilbert([x, y, z], scene_depth[scene])
         codes.append((scene << (3 * depth)) | curve)
     return codes
 
@@ -64,8 +67,8 @@ def test_codes_equal_the_bit_by_bit_reference(order: str) -> None:
     large = torch.randint(0, 9, (60, 3), generator=generator)  # another depth: each scene has its own curve
     grid = torch.cat([small, large])
     batch = torch.cat([torch.zeros(40), torch.ones(60)]).long()
-    code = encode(grid, batch, order, batch_depth(grid), point_depth=None if order.startswith("z") else
-                  torch.tensor([3] * 40 + [4] * 60))
+    point_depth = torch.tensor([3] * 40 + [4] * 60)
+    code = encode(grid, batch, order, batch_depth(grid), point_depth)
     assert code.tolist() == reference_code(grid, batch, order)
     assert serialize(grid, batch, 2, (order,)).code[0].tolist() == reference_code(grid, batch, order)
 

@@ -4,6 +4,7 @@ and GPU. See :mod:`pointdistill.models.scene.ptv3` for the architecture."""
 from pointdistill.models.scene.attention import PatchAttention, PatchLayout, patch_layout
 from pointdistill.models.scene.config import (
     SCENE_PRESETS,
+    ResolvedSceneEncoder,
     SceneEncoderConfig,
     build_scene_encoder,
     resolve_scene_config,
@@ -22,6 +23,7 @@ __all__ = [
     "NeighbourTable",
     "PatchAttention",
     "PatchLayout",
+    "ResolvedSceneEncoder",
     "SceneBlock",
     "SceneEncoder",
     "SceneEncoderConfig",

@@ -66,13 +66,29 @@ def _fail(key: str, problem: str) -> ConfigError:
     return ConfigError(f"scene_encoder.{key}: {problem}")
 
 
-def resolve_scene_config(cfg: SceneEncoderConfig) -> SceneEncoderConfig:
-    """A copy with every ``None`` replaced by the preset's value, checked: ConfigError names the offending key."""
+@dataclass(frozen=True)
+class ResolvedSceneEncoder:
+    """A :class:`SceneEncoderConfig` with the preset's values filled in and every value checked."""
+
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    heads: tuple[int, ...]
+    patch_size: int
+    grid_size: float
+    in_channels: int
+    drop_path: float
+    mlp_ratio: float
+    position: str
+    shuffle_orders: bool
+    mask_token: bool
+
+
+def resolve_scene_config(cfg: SceneEncoderConfig) -> ResolvedSceneEncoder:
+    """Every ``None`` replaced by the preset's value, checked: a bad value raises ConfigError naming its key."""
     if cfg.preset not in SCENE_PRESETS:
         raise _fail("preset", f"{cfg.preset!r} is not one of {list(SCENE_PRESETS)}")
     preset = SCENE_PRESETS[cfg.preset]
-    resolved = SceneEncoderConfig(
-        preset=cfg.preset,
+    resolved = ResolvedSceneEncoder(
         depths=tuple(cfg.depths if cfg.depths is not None else preset.depths),
         widths=tuple(cfg.widths if cfg.widths is not None else preset.widths),
         heads=tuple(cfg.heads if cfg.heads is not None else preset.heads),
@@ -113,17 +129,17 @@ def resolve_scene_config(cfg: SceneEncoderConfig) -> SceneEncoderConfig:
 
 def build_scene_encoder(cfg: SceneEncoderConfig) -> SceneEncoder:
     """The :class:`SceneEncoder` that ``cfg`` (preset + overrides) describes."""
-    resolved = resolve_scene_config(cfg)
+    spec = resolve_scene_config(cfg)
     return SceneEncoder(
-        resolved.in_channels,
-        resolved.widths,  # type: ignore[arg-type]
-        resolved.depths,  # type: ignore[arg-type]
-        resolved.heads,  # type: ignore[arg-type]
-        patch_size=resolved.patch_size,  # type: ignore[arg-type]
-        grid_size=resolved.grid_size,  # type: ignore[arg-type]
-        mlp_ratio=resolved.mlp_ratio,
-        drop_path=resolved.drop_path,  # type: ignore[arg-type]
-        position=resolved.position,
-        shuffle_orders=resolved.shuffle_orders,
-        mask_token=resolved.mask_token,
+        spec.in_channels,
+        spec.widths,
+        spec.depths,
+        spec.heads,
+        patch_size=spec.patch_size,
+        grid_size=spec.grid_size,
+        mlp_ratio=spec.mlp_ratio,
+        drop_path=spec.drop_path,
+        position=spec.position,
+        shuffle_orders=spec.shuffle_orders,
+        mask_token=spec.mask_token,
     )

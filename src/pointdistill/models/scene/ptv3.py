@@ -110,7 +110,7 @@ class SceneBlock(nn.Module):
         """This block's patches on ``level`` (cached per level, order and patch size)."""
         slot = self.order_index % len(level.orders)
         order = level.serialization.order[slot]
-        return level.cached(  # type: ignore[return-value]
+        return level.cached(
             ("patches", slot, self.patch_size), lambda: patch_layout(order, level.counts, self.patch_size)
         )
 
@@ -118,11 +118,11 @@ class SceneBlock(nn.Module):
         rope = None
         if self.cpe is not None:
             table = level.cached("neighbours", lambda: neighbour_table(level.grid, level.batch))
-            x = x + self.cpe(x, table)  # type: ignore[arg-type]
+            x = x + self.cpe(x, table)
         else:
             head_dim = self.attn.head_dim
             rope = level.cached(("rope", head_dim), lambda: rope_angles(level.grid, head_dim))
-        x = x + self.drop_path(self.attn(self.norm1(x), self.layout(level), rope), level)  # type: ignore[arg-type]
+        x = x + self.drop_path(self.attn(self.norm1(x), self.layout(level), rope), level)
         return x + self.drop_path(self.mlp(self.norm2(x)), level)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,7 +93,7 @@ class _SubmanifoldConv(torch.autograd.Function):
     backward (which gathers again) instead of the 27 gathered copies autograd would keep."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, table: NeighbourTable) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, table: NeighbourTable) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.table = table
         out = x.new_zeros(x.shape[0], weight.shape[2])
@@ -102,7 +103,7 @@ class _SubmanifoldConv(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         x, weight = ctx.saved_tensors
         table: NeighbourTable = ctx.table
         grad = grad.to(x.dtype)

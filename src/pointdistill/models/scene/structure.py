@@ -10,11 +10,13 @@ they flow through the blocks as a plain [N, C] tensor, so autograd sees ordinary
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 
 from pointdistill.models.scene.serialization import ORDERS, Serialization, serialize
+
+T = TypeVar("T")
 
 
 def offset_to_counts(offset: torch.Tensor) -> torch.Tensor:
@@ -62,7 +64,7 @@ class SceneLevel:
     batch: torch.Tensor
     offset: torch.Tensor
     orders: tuple[str, ...] = ORDERS
-    cache: dict[object, object] = field(default_factory=dict, repr=False)
+    cache: dict[object, Any] = field(default_factory=dict, repr=False)
 
     @property
     def num_points(self) -> int:
@@ -76,7 +78,7 @@ class SceneLevel:
     def counts(self) -> torch.Tensor:
         return offset_to_counts(self.offset)
 
-    def cached(self, key: object, build: Callable[[], object]) -> object:
+    def cached(self, key: object, build: Callable[[], T]) -> T:
         """The value stored under ``key``, built by ``build()`` on first use."""
         if key not in self.cache:
             self.cache[key] = build()
@@ -84,6 +86,4 @@ class SceneLevel:
 
     @property
     def serialization(self) -> Serialization:
-        return self.cached(  # type: ignore[return-value]
-            "serialization", lambda: serialize(self.grid, self.batch, self.num_scenes, self.orders)
-        )
+        return self.cached("serialization", lambda: serialize(self.grid, self.batch, self.num_scenes, self.orders))
