@@ -28,6 +28,8 @@ def test_presets_have_the_published_sizes(preset, depths, widths, heads, patch, 
     assert [len(stage) for stage in encoder.stages] == list(depths)
     assert [stage[0].attn.num_heads for stage in encoder.stages] == list(heads)
     assert encoder.widths == widths and encoder.grid_size == grid and encoder.feature_dim == sum(widths)
+    if preset == "sonata":  # the Sonata paper's encoder: 108M parameters
+        assert abs(sum(p.numel() for p in encoder.parameters()) / 1e6 - 108.5) < 0.1
 
 
 @pytest.mark.parametrize("name", ["scene-tiny", "scene-sonata", "scene-ptv3-base"])
