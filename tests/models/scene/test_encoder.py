@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pointdistill.models.scene import SceneEncoder, ScenePyramid
+from pointdistill.models.stochastic import sample_keys
 
 
 def surface_scene(num_points: int, seed: int, size: float = 2.0) -> torch.Tensor:
@@ -117,3 +118,13 @@ def test_runs_under_autocast() -> None:
         loss = encoder(coord, feat, offset).upcast().float().square().mean()
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in encoder.parameters())
+
+
+def test_stochastic_depth_follows_each_scene_key_not_its_batch() -> None:
+    encoder = small_encoder(drop_path=0.5, shuffle_orders=False).train()
+    coord, feat, offset = scenes(200, 90)
+    with sample_keys(torch.tensor([5, 7])):
+        together = encoder(coord, feat, offset).upcast()
+    with sample_keys(torch.tensor([5])):
+        alone = encoder(coord[:200], feat[:200], offset[:1]).upcast()
+    torch.testing.assert_close(together[:200], alone, atol=1e-5, rtol=1e-4)

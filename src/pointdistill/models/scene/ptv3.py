@@ -109,9 +109,9 @@ class SceneBlock(nn.Module):
     def layout(self, level: SceneLevel) -> PatchLayout:
         """This block's patches on ``level`` (cached per level, order and patch size)."""
         slot = self.order_index % len(level.orders)
-        order = level.serialization.order[slot]
         return level.cached(
-            ("patches", slot, self.patch_size), lambda: patch_layout(order, level.counts, self.patch_size)
+            ("patches", level.orders[slot], self.patch_size),
+            lambda: patch_layout(level.sequence(slot), level.counts, self.patch_size),
         )
 
     def forward(self, x: torch.Tensor, level: SceneLevel) -> torch.Tensor:

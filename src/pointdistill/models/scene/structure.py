@@ -86,4 +86,13 @@ class SceneLevel:
 
     @property
     def serialization(self) -> Serialization:
+        """All orders of this level (codes, sort orders, inverses)."""
         return self.cached("serialization", lambda: serialize(self.grid, self.batch, self.num_scenes, self.orders))
+
+    def sequence(self, slot: int) -> torch.Tensor:
+        """Sort order [N] of ``orders[slot]``, computed only for the orders some block uses (a one-block stage
+        needs one curve, not four)."""
+        name = self.orders[slot]
+        return self.cached(
+            ("sequence", name), lambda: serialize(self.grid, self.batch, self.num_scenes, (name,)).order[0]
+        )
