@@ -24,9 +24,9 @@ import torch
 
 from pointdistill.models.scene import SCENE_PRESETS, SceneEncoder, SceneEncoderConfig, build_scene_encoder
 
-BYTES_PER_POINT_CHANNEL = 40
-"""Rough bytes per point and per channel of stage 0 for forward + backward, for the ``--max-memory-gb`` guard
-(the tiny preset measured ~27 at 20k points: activations of all blocks, neighbour table, patch layouts)."""
+BYTES_PER_POINT_CHANNEL = 25
+"""Bytes of forward + backward per input point and per channel of the summed widths, for the ``--max-memory-gb``
+guard (measured on CPU: tiny 15 at 320k points, ptv3-base 21 and sonata 27 at 80k)."""
 
 
 def synthetic_room(num_points: int, grid_size: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
