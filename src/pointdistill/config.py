@@ -34,6 +34,7 @@ from pointdistill.errors import ConfigError
 BUILTIN_PROVIDERS = (
     "pointdistill.data.config",
     "pointdistill.models.config",
+    "pointdistill.models.scene.config",
     "pointdistill.training.config",
     "pointdistill.evaluation.config",
     "pointdistill.methods",

@@ -115,8 +115,12 @@ def lookup(config: Config, dotted: str) -> Any:
     return value
 
 
+SCENE_PRESETS = [name for name in available_presets() if name.startswith("scene-")]
+"""The scene-backbone presets set data and encoder only (no method of theirs yet): tests/models/scene checks them."""
+
+
 def test_every_shipped_preset_is_described_here() -> None:
-    assert sorted(EXPECTED) == available_presets()
+    assert sorted(EXPECTED) == [name for name in available_presets() if name not in SCENE_PRESETS]
     assert sorted(ASYMDSD) == [name for name in available_presets() if name.startswith("asymdsd")]
 
 
