@@ -190,6 +190,40 @@ def _build(config: Config, origin: str) -> PointEncoder:
         raise CheckpointError(f"{origin}: unknown encoder architecture in its config ({error})") from None
 
 
+def _build_scene(config: Config, origin: str) -> torch.nn.Module:
+    from pointdistill.models.scene import build_scene_encoder
+
+    try:
+        return build_scene_encoder(config.scene_encoder)
+    except ConfigError as error:
+        raise CheckpointError(f"{origin}: unknown scene encoder architecture in its config ({error})") from None
+
+
+def _from_checkpoint(file: Path, data: dict[str, Any], target: torch.device,
+                     build: Callable[[Config, str], torch.nn.Module], architecture: Callable[[Config], str]) -> Encoder:
+    """The ``encoder`` weights of a checked pointdistill checkpoint, loaded strictly into ``build(config)``."""
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get("encoder"), dict):
+        raise CheckpointError(f"{file}: checkpoint has no config or encoder weights")
+    try:
+        cfg = config_from_dict(data["config"], label=f"{file} config")
+    except PointDistillError as error:
+        raise CheckpointError(f"{file}: its config does not fit this pointdistill ({error})") from None
+    module = build(cfg, str(file))
+    try:
+        module.load_state_dict(data["encoder"], strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(_mismatch_message(file, architecture(cfg), module, data["encoder"], error)) from None
+    return Encoder(module, cfg, target, origin=str(file), step=int(data.get("step", 0)))
+
+
+def _object_architecture(cfg: Config) -> str:
+    return f"{cfg.encoder.name} ({cfg.encoder.preset})"
+
+
+def _scene_architecture(cfg: Config) -> str:
+    return f"scene encoder ({cfg.scene_encoder.preset})"
+
+
 def _load_asymdsd(file: Path, data: dict[str, Any], device: torch.device) -> Encoder:
     """The teacher encoder of an official AsymDSD Lightning checkpoint, loaded strictly into our ViT."""
     from pointdistill.models import asymdsd_checkpoint
@@ -201,7 +235,7 @@ def _load_asymdsd(file: Path, data: dict[str, Any], device: torch.device) -> Enc
     try:
         module.load_state_dict(weights, strict=True)
     except RuntimeError as error:
-        raise CheckpointError(_mismatch_message(file, cfg, module, weights, error)) from None
+        raise CheckpointError(_mismatch_message(file, _object_architecture(cfg), module, weights, error)) from None
     step = data.get("global_step")
     return Encoder(module, cfg, device, origin=str(file), step=step if isinstance(step, int) else None)
 
@@ -233,21 +267,31 @@ def load_encoder(
     if is_asymdsd_checkpoint(data):
         return _load_asymdsd(file, data, target)
     check_checkpoint(file, data, hint=f" nor an AsymDSD Lightning checkpoint (no state_dict keys {PREFIX}*)")
-    if not isinstance(data.get("config"), dict) or not isinstance(data.get("encoder"), dict):
-        raise CheckpointError(f"{file}: checkpoint has no config or encoder weights")
-    try:
-        cfg = config_from_dict(data["config"], label=f"{file} config")
-    except PointDistillError as error:
-        raise CheckpointError(f"{file}: its config does not fit this pointdistill ({error})") from None
-    module = _build(cfg, str(file))
-    try:
-        module.load_state_dict(data["encoder"], strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(_mismatch_message(file, cfg, module, data["encoder"], error)) from None
-    return Encoder(module, cfg, target, origin=str(file), step=int(data.get("step", 0)))
+    return _from_checkpoint(file, data, target, _build, _object_architecture)
 
 
-def _mismatch_message(file: Path, cfg: Config, module: torch.nn.Module, state: dict[str, Any], error: Exception) -> str:
+def load_scene_encoder(
+    path: str | Path, config: str | Config | None = None, device: str | torch.device = "auto", *, seed: int = 0
+) -> Encoder:
+    """The teacher scene encoder (:class:`~pointdistill.models.scene.SceneEncoder`) of a pointdistill checkpoint
+    of a scene method, or ``"random"``: the encoder of ``config``'s ``scene_encoder`` section drawn from
+    ``torch.manual_seed(seed)`` (e.g. ``config="scene-tiny"``), the floor every scene result is measured against.
+    Only ``.module``, ``.config``, ``.factory()`` apply: ``embed`` is for object clouds."""
+    target = resolve_device(device)
+    if str(path) == RANDOM:
+        cfg = _config_of(config)
+        torch.manual_seed(seed)
+        return Encoder(_build_scene(cfg, "random scene encoder"), cfg, target, origin=RANDOM)
+    if config is not None:
+        raise ConfigError("config applies to 'random' encoders only; a checkpoint carries its own config")
+    from pointdistill.training.checkpoint import load_checkpoint
+
+    file = checkpoint_file(path)
+    return _from_checkpoint(file, load_checkpoint(file), target, _build_scene, _scene_architecture)
+
+
+def _mismatch_message(file: Path, architecture: str, module: torch.nn.Module, state: dict[str, Any],
+                      error: Exception) -> str:
     expected, found = set(module.state_dict()), set(state)
     missing, unexpected = sorted(expected - found), sorted(found - expected)
     detail = []
@@ -261,6 +305,5 @@ def _mismatch_message(file: Path, cfg: Config, module: torch.nn.Module, state: d
     if not detail:
         detail.append(str(error).strip() or "weights rejected")
     return (
-        f"{file}: encoder weights do not fit the {cfg.encoder.name} ({cfg.encoder.preset}) architecture of its "
-        f"config: {'; '.join(detail)}"
+        f"{file}: encoder weights do not fit the {architecture} architecture of its config: {'; '.join(detail)}"
     )

@@ -26,11 +26,14 @@ protocols:
   finetune  end-to-end fine-tuning classification
   partseg   part segmentation (Cls. and Inst. mIoU)
   diagnose  collapse diagnostics: effective rank, spectrum, t-SNE, CLS attention, training curves
+  sceneseg  scene semantic segmentation of a scene encoder: linear probe on the up-cast features (or -o
+            mode=finetune), mIoU on every original point (headline: miou)
 
 examples:
   pointdistill evaluate svm --checkpoint runs/dcglr/checkpoints/last.pt --data modelnet40_normal_resampled --json
   pointdistill evaluate knn --checkpoint random --config dcglr-vit-tiny --data synthetic:shapes -o ks=[1,5]
   pointdistill evaluate diagnose --checkpoint runs/dcglr --data modelnet40_ply_hdf5_2048 --out plots/
+  pointdistill evaluate sceneseg --checkpoint random --config scene-tiny --data rooms/ --json
 """
 
 
@@ -74,7 +77,7 @@ def _prepare_options(args: argparse.Namespace, module: Any, seed: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pointdistill.api import load_encoder
+    from pointdistill.api import load_encoder, load_scene_encoder
     from pointdistill.data.registry import open_dataset
 
     if args.config and args.checkpoint != "random":
@@ -82,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     module = get_protocol(args.protocol)
     seed = 0 if args.seed is None else args.seed
     options = _prepare_options(args, module, seed)
-    encoder = load_encoder(args.checkpoint, config=args.config, device=args.device, seed=seed)
+    scene = getattr(module, "BACKBONE", "object") == "scene"
+    load = load_scene_encoder if scene else load_encoder
+    encoder = load(args.checkpoint, config=args.config, device=args.device, seed=seed)
     source = open_dataset(args.data, args.format, **_data_options(args.data_option))
     start = time.perf_counter()
     result = module.run(encoder.factory(), source, options, encoder.device)
@@ -91,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         **result,
         "checkpoint": encoder.origin,
         "step": encoder.step,
-        "encoder": f"{encoder.config.encoder.name}/{encoder.config.encoder.preset}",
+        "encoder": f"scene/{encoder.config.scene_encoder.preset}" if scene
+        else f"{encoder.config.encoder.name}/{encoder.config.encoder.preset}",
         "encoder_seed": seed if encoder.origin == "random" else None,
         "data": str(args.data),
         "format": source.format,
@@ -109,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_table(value: Any) -> bool:
+    """A per-class mapping (name -> number or None), printed as a table, one line per name."""
+    return isinstance(value, dict) and bool(value) and all(v is None or isinstance(v, (int, float))
+                                                           for v in value.values())
+
+
 def format_result(result: dict[str, Any]) -> str:
     """A few readable lines: the headline first, then the other short values (long lists and per-run details are
     in the JSON), then the knobs."""
@@ -123,6 +135,11 @@ def format_result(result: dict[str, Any]) -> str:
         if key in skip or value is None or isinstance(value, (dict, list)) and len(str(value)) > 80:
             continue
         lines.append(f"  {key:<{width}}  {value}")
+    for key, value in result.items():
+        if key not in skip and _is_table(value):
+            lines.append(f"  {key}:")
+            name_width = max(len(str(name)) for name in value)
+            lines.extend(f"    {name:<{name_width}}  {'-' if v is None else v}" for name, v in value.items())
     for path in result.get("plots", []):
         lines.append(f"  picture: {path}")
     if isinstance(result.get("options"), dict):

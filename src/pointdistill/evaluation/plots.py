@@ -1,4 +1,5 @@
-"""Diagnostic pictures as PNG files: training curves, t-SNE, feature spectrum, CLS attention, confusion matrix.
+"""Diagnostic pictures as PNG files: training curves, t-SNE, feature spectrum, CLS attention, confusion matrix,
+a segmented scene.
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg renderer, never through ``pyplot``:
 drawing needs no display, works in threads and tests, and neither switches the user's backend nor leaves global
@@ -238,3 +239,37 @@ def classification_plots(
     if tsne:
         written.append(plot_tsne(test_features, labels, classes, folder / f"{protocol}_tsne.png", seed=seed))
     return [str(p) for p in written]
+
+
+def plot_scene_segmentation(
+    coord: np.ndarray,
+    target: np.ndarray | None,
+    prediction: np.ndarray,
+    classes: Sequence[str],
+    path: str | Path,
+    *,
+    up: str = "z",
+    title: str = "scene",
+) -> Path:
+    """Top-down view of one scene: ground truth (when known) next to the prediction, one colour per class
+    (ignored points grey), drawn lowest first so that tables and beds cover the floor under them."""
+    up_axis = "xyz".index(up)
+    horizontal = [axis for axis in range(3) if axis != up_axis]
+    order = np.argsort(coord[:, up_axis], kind="stable")
+    colors = _class_colors(max(len(classes), int(prediction.max(initial=0)) + 1))
+    panels = ([("ground truth", target)] if target is not None else []) + [("prediction", prediction)]
+    figure = Figure(figsize=(6.0 * len(panels), 6.0))
+    for column, (name, labels) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), column)
+        shown = np.where(labels[order, None] >= 0, colors[np.clip(labels[order], 0, None)], (0.7, 0.7, 0.7, 1.0))
+        axes.scatter(coord[order, horizontal[0]], coord[order, horizontal[1]], c=shown, s=1.0, linewidths=0)
+        axes.set_aspect("equal")
+        axes.set_title(f"{title}: {name}")
+        axes.set_xticks([])
+        axes.set_yticks([])
+    present = np.unique(np.concatenate([prediction, target if target is not None else prediction]))
+    handles = [axes.scatter([], [], color=colors[i], s=12, label=classes[i] if i < len(classes) else str(i))
+               for i in present if i >= 0]
+    figure.legend(handles=handles, loc="lower center", ncol=min(8, max(1, len(handles))), fontsize=8,
+                  frameon=False)
+    return _save(figure, path)

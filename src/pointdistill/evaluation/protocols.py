@@ -30,6 +30,7 @@ PROTOCOLS = {
     "finetune": "pointdistill.evaluation.finetune",
     "partseg": "pointdistill.evaluation.partseg",
     "diagnose": "pointdistill.evaluation.diagnose",
+    "sceneseg": "pointdistill.evaluation.sceneseg",
 }
 
 
