@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import random
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -278,6 +278,37 @@ def resolve_num_workers(num_workers: int) -> int:
     return max(0, min(8, cores - 1))
 
 
+def seeded_loader(
+    dataset: Dataset,
+    sampler: EpochSampler,
+    batch_size: int,
+    collate_fn: Callable[[Any], Any],
+    seed: int,
+    rank: int,
+    num_workers: int,
+    drop_last: bool,
+    pin_memory: bool | None,
+) -> ViewLoader:
+    """The one way this package makes a loader: the epoch-keyed ``sampler``, persistent workers each seeded by
+    :func:`seed_worker` (``num_workers`` < 0: auto), a generator keyed by ``(seed, rank)``, and pinned memory when
+    CUDA is available unless ``pin_memory`` says otherwise."""
+    workers = resolve_num_workers(num_workers)
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+    return ViewLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_fn,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        drop_last=drop_last,
+        persistent_workers=workers > 0,
+        worker_init_fn=seed_worker,
+        generator=generator,
+        rank=rank,
+    )
+
+
 def build_loader(
     split: PointSplit,
     transform: ViewTransform,
@@ -305,18 +336,5 @@ def build_loader(
             f"the data set has {len(split)} samples, {sampler.samples_per_rank} per process over {world_size} "
             f"process(es): too few for one batch of {batch_size}; use a smaller batch size or more data"
         )
-    workers = resolve_num_workers(num_workers)
-    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-    return ViewLoader(
-        ViewDataset(split, transform, seed, skip_bad_samples),
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        drop_last=drop_last,
-        persistent_workers=workers > 0,
-        worker_init_fn=seed_worker,
-        generator=generator,
-        rank=rank,
-    )
+    return seeded_loader(ViewDataset(split, transform, seed, skip_bad_samples), sampler, batch_size, collate,
+                         seed, rank, num_workers, drop_last, pin_memory)

@@ -28,13 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pointdistill.data.base import DatasetSource, Sample
-from pointdistill.data.loader import (
-    EpochSampler,
-    ViewLoader,
-    resolve_num_workers,
-    sample_key,
-    seed_worker,
-)
+from pointdistill.data.loader import EpochSampler, ViewLoader, sample_key, seeded_loader
 from pointdistill.data.scene_transforms import SceneAugmentConfig, build_scene_augment
 from pointdistill.data.transforms import Transform, axis_index
 from pointdistill.errors import ConfigError, DataError, PointDistillError, TrainingError
@@ -321,18 +315,4 @@ def build_scene_loader(
     if sampler.samples_per_rank < (batch_size if train else 1):
         raise TrainingError(f"split {split!r} has {len(dataset)} scenes: too few for one batch of {batch_size} on "
                             f"each of {world_size} process(es)")
-    workers = resolve_num_workers(num_workers)
-    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-    return ViewLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=collate_scenes,
-        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        drop_last=train,
-        persistent_workers=workers > 0,
-        worker_init_fn=seed_worker,
-        generator=generator,
-        rank=rank,
-    )
+    return seeded_loader(dataset, sampler, batch_size, collate_scenes, seed, rank, num_workers, train, pin_memory)
