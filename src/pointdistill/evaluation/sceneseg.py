@@ -21,12 +21,14 @@ per-class IoU table.
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from pointdistill.data.base import DatasetSource
 from pointdistill.data.loader import ViewLoader, resolve_num_workers, seed_worker
@@ -66,6 +68,7 @@ class Options:
     decoder_dim: int = 128
     max_points: int | None = 40000
     num_workers: int = -1
+    progress: bool = True
     seed: int = 0
     plots_dir: str | None = None
 
@@ -102,6 +105,11 @@ def _loader(dataset: SceneDataset, keys: Sequence[Sequence[Any]], workers: int) 
     workers = min(resolve_num_workers(workers), len(keys))
     return ViewLoader(dataset, batch_sampler=[list(batch) for batch in keys], num_workers=workers,
                       collate_fn=collate_scenes, worker_init_fn=seed_worker)
+
+
+def _bar(loader: ViewLoader, desc: str, show: bool) -> tqdm:
+    """Progress over a loader's batches of scenes, on stderr, gone when done."""
+    return tqdm(loader, total=len(loader), desc=desc, unit="batch", file=sys.stderr, disable=not show, leave=False)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
@@ -147,13 +155,14 @@ def _features(encoder: SceneEncoder, batch: SceneBatch) -> torch.Tensor:
 
 
 def _predict(model: Callable[[SceneBatch], torch.Tensor], loader: ViewLoader, device: torch.device,
-             num_classes: int, original: bool) -> tuple[torch.Tensor, SceneBatch | None, torch.Tensor | None]:
+             num_classes: int, original: bool, show: bool = False) -> tuple[torch.Tensor, SceneBatch | None,
+                                                                           torch.Tensor | None]:
     """Confusion matrix of ``model`` over ``loader``'s scenes: at every original point (``original``) or at the
     voxel-sampled points; also the first batch and its voxel predictions, for the picture."""
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     first: tuple[SceneBatch, torch.Tensor] | None = None
     with torch.no_grad():
-        for batch in loader:
+        for batch in _bar(loader, "sceneseg test" if original else "sceneseg val", show):
             prediction = model(batch.to(device)).argmax(dim=1).cpu()
             if first is None:
                 first = (batch, prediction)
@@ -185,11 +194,12 @@ class _Criterion(nn.Module):
 # ------------------------------------------------------------------ linear probe
 
 
-def _extract(encoder: SceneEncoder, loader: ViewLoader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _extract(encoder: SceneEncoder, loader: ViewLoader, device: torch.device, desc: str,
+             show: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen up-cast features (float16, CPU) and labels of every voxel-sampled point of ``loader``'s scenes."""
     feats, labels = [], []
     with torch.no_grad():
-        for batch in loader:
+        for batch in _bar(loader, desc, show):
             if batch.segment is None:
                 raise DataError(batch.names[0], "has no per-point 'segment' labels to train on")
             feats.append(_features(encoder, batch.to(device)).half().cpu())
@@ -200,9 +210,9 @@ def _extract(encoder: SceneEncoder, loader: ViewLoader, device: torch.device) ->
 def _linear_probe(encoder: SceneEncoder, dataset: SceneDataset, train_keys: list[int], val_keys: list[int],
                   options: Options, device: torch.device, num_classes: int) -> tuple[Callable, dict[str, Any]]:
     train_x, train_y = _extract(encoder, _loader(dataset, _chunks(train_keys, options.batch_size),
-                                                 options.num_workers), device)
+                                                 options.num_workers), device, "sceneseg train", options.progress)
     val_x, val_y = _extract(encoder, _loader(dataset, _chunks(val_keys, options.batch_size), options.num_workers),
-                            device)
+                            device, "sceneseg val", options.progress)
     mean = train_x.double().mean(dim=0).float().to(device)
     std = train_x.double().std(dim=0).float().clamp_min(1e-6).to(device)
     head = nn.Linear(train_x.shape[1], num_classes).to(device)
@@ -212,7 +222,8 @@ def _linear_probe(encoder: SceneEncoder, dataset: SceneDataset, train_keys: list
     labelled = torch.nonzero(train_y >= 0).squeeze(1)
     best = (-1.0, 0, copy.deepcopy(head.state_dict()))
     curve = []
-    for epoch in range(1, options.epochs + 1):
+    for epoch in tqdm(range(1, options.epochs + 1), desc="sceneseg linear", unit="epoch", file=sys.stderr,
+                      disable=not options.progress, leave=False):
         order = labelled[torch.randperm(len(labelled), generator=generator)]
         for rows in order.split(options.point_batch):
             logits = head((train_x[rows].to(device).float() - mean) / std)
@@ -272,8 +283,9 @@ def _finetune(encoder: SceneEncoder, source: DatasetSource, config: SceneDataCon
     curve = []
     for epoch in range(1, options.epochs + 1):
         model.train()
-        for batch in _loader(train_set, _epoch_keys(train_keys, epoch, options.batch_size, options.seed),
-                             options.num_workers):
+        keys = _epoch_keys(train_keys, epoch, options.batch_size, options.seed)
+        for batch in _bar(_loader(train_set, keys, options.num_workers), f"sceneseg finetune {epoch}/{options.epochs}",
+                          options.progress):
             batch = batch.to(device)
             loss = criterion(model(batch), batch.segment)
             optimizer.zero_grad(set_to_none=True)
@@ -312,7 +324,8 @@ def run(encoder_factory: SceneEncoderFactory, source: DatasetSource, options: Op
         model, details = _finetune(encoder, source, config, train_keys, val_loader, options, device, num_classes)
     test_set = SceneDataset(source, options.test_split, config, train=False, seed=options.seed)
     test_loader = _loader(test_set, _chunks(list(range(len(test_set))), options.batch_size), options.num_workers)
-    confusion, first, prediction = _predict(model, test_loader, device, num_classes, original=True)
+    confusion, first, prediction = _predict(model, test_loader, device, num_classes, original=True,
+                                            show=options.progress)
     miou, accuracy, ious = segmentation_scores(confusion)
     names = list(source.classes) or [str(i) for i in range(num_classes)]
     result: dict[str, Any] = {
