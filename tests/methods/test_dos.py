@@ -15,7 +15,7 @@ from pointdistill.errors import ConfigError
 from pointdistill.losses.zipf_sinkhorn import zipf_prior
 from pointdistill.methods import build_method
 from pointdistill.methods.base import StepInfo
-from pointdistill.methods.dos import DOS
+from pointdistill.methods.dos import DOS, level_points
 from pointdistill.training.engine import pretrain
 
 SMALL = ["dos.max_points=1500", "dos.num_prototypes=32", "dos.head_hidden_dim=64", "dos.head_bottleneck_dim=16",
@@ -78,7 +78,6 @@ def slow_loss(method: DOS, batch: dict[str, torch.Tensor], temp: float) -> float
     with torch.no_grad():
         t_logits, t_pyr = method.teacher(batch["coord"], batch["feat"], batch["offset"])
         s_logits, s_pyr = method.student(batch["student_coord"], batch["student_feat"], batch["student_offset"])
-    from pointdistill.methods.dos import level_points
     t_origin, t_view = level_points(t_pyr, batch["origin"], cfg.loss_level)
     s_origin, s_view = level_points(s_pyr, batch["origin"][batch["student_rows"]], cfg.loss_level)
     weights = zipf_prior(cfg.num_prototypes, cfg.zipf_alpha)
