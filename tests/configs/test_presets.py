@@ -115,8 +115,24 @@ def lookup(config: Config, dotted: str) -> Any:
     return value
 
 
-SCENE_PRESETS = [name for name in available_presets() if name.startswith("scene-")]
-"""The scene-backbone presets set data and encoder only (no method of theirs yet): tests/models/scene checks them."""
+SCENE_PRESETS = [name for name in available_presets() if name.startswith(("scene-", "dos-"))]
+"""The scene-backbone presets set data and encoder only (tests/models/scene checks them); the DOS presets on top of
+them are checked here (below) and by tests/methods/test_dos.py."""
+
+DOS = {"dos-tiny": ("scene-tiny", "tiny"), "dos-sonata": ("scene-sonata", "sonata")}
+
+
+def test_dos_presets_name_their_method_backbone_and_paper_values() -> None:
+    assert sorted(DOS) == sorted(name for name in available_presets() if name.startswith("dos-"))
+    for name, (parent, preset) in DOS.items():
+        data = yaml.safe_load(resources.files("pointdistill.configs").joinpath(f"{name}.yaml").read_text())
+        assert data["inherit"] == parent
+        config = load_config(name)
+        assert config.method == "dos" and config.scene_encoder.preset == preset
+        assert config.dos.zipf_alpha == 1.3 and config.dos.loss_level == 2
+    paper = load_config("dos-sonata").dos
+    assert (paper.num_prototypes, paper.head_hidden_dim, paper.head_bottleneck_dim) == (1024, 4096, 256)
+    assert (paper.max_points, paper.mask_ratio, paper.mask_cell, paper.match_radius) == (65536, 0.7, 0.4, 0.32)
 
 
 def test_every_shipped_preset_is_described_here() -> None:

@@ -15,7 +15,7 @@ calls ``training_step`` once per micro-batch, then ``before_optimizer_step``, th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -53,6 +53,14 @@ class Method(nn.Module):
     def view_transform(self) -> ViewTransform:
         """A picklable callable ``(sample, rng) -> dict of fixed-shape arrays`` run per sample in the workers."""
         raise NotImplementedError
+
+    def build_loader(
+        self, split: Any, config: Any, *, rank: int, world_size: int, seed: int, num_workers: int, pin_memory: bool
+    ) -> torch.utils.data.DataLoader | None:
+        """The training loader of ``split`` for one rank, or None (the default) for the engine's loader of object
+        clouds through :meth:`view_transform`. Scene methods (DOS) batch whole scenes of varying size, which the
+        fixed-shape view pipeline cannot carry, so they build their own loader here."""
+        return None
 
     def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of one micro-batch and scalar logs (teacher target entropy, batch-marginal entropy, ...).

@@ -225,6 +225,12 @@ class Trainer:
 
     def _build_loader(self, split: PointSplit, method: Method) -> torch.utils.data.DataLoader:
         cfg = self.config
+        own = method.build_loader(
+            split, cfg, rank=self.ctx.rank, world_size=self.ctx.world_size, seed=cfg.seed,
+            num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda",
+        )
+        if own is not None:
+            return own
         return build_loader(
             split,
             method.view_transform(),

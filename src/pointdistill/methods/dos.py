@@ -1,0 +1,281 @@
+"""DOS (Abdelsamad et al., AAAI-26, "Distilling Observable Softmaps"): scene self-distillation of per-prototype
+softmaps at observable points, with Zipf-Sinkhorn teacher targets.
+
+Per scene two overlapping global views (:mod:`pointdistill.data.scene_views`); the EMA teacher encodes each full
+view, the student only the view's visible points (masked grid cells removed, not tokenised). Both read per-point
+features at the loss level (``loss_level``: stride 2^level, the coarser levels up-cast onto it) through an MLP head,
+L2-normalise them and take cosines to K weight-normed prototypes. Every student point at the loss level is matched
+to the nearest teacher point of the same view and of the other view on original (pre-augmentation) coordinates
+within ``match_radius``; a loss-level point's original coordinate is the mean of its input points'. For each term
+and each student view, the teacher's logits gathered at the matched points become softmaps by Zipf-Sinkhorn and the
+student's by a softmax over those points per prototype; the loss is ``(1/K) sum_k CE`` per view, same-view and
+cross-view terms weighted ``same_view_weight`` / ``cross_view_weight``, summed over the two views and averaged over
+the scenes of the batch.
+
+Ablations: ``target=cluster`` replaces softmaps by per-point distributions over prototypes (teacher: ordinary
+Sinkhorn); ``student_input=mask_token`` feeds the student the full view with the encoder's mask token on masked
+points and supervises all points (Sonata's naive masked distillation); ``zipf_alpha=0`` is ordinary Sinkhorn.
+
+The teacher stays in eval mode (no drop-path noise in targets); downstream features come from its encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from pointdistill.config import Config
+from pointdistill.data.base import PointSplit
+from pointdistill.data.scene_batch import CHANNELS
+from pointdistill.data.scene_transforms import SceneAugmentConfig
+from pointdistill.data.scene_views import DOSViewConfig, build_dos_loader
+from pointdistill.errors import ConfigError, TrainingError
+from pointdistill.losses.sinkhorn import SinkhornKnopp
+from pointdistill.losses.softmap import ClusterLoss, SoftmapLoss
+from pointdistill.losses.zipf_sinkhorn import ZipfSinkhorn
+from pointdistill.methods.base import Method, StepInfo
+from pointdistill.methods.ema import ema_update, make_teacher
+from pointdistill.methods.registry import register_method
+from pointdistill.models.heads import ProjectionHead
+from pointdistill.models.scene import build_scene_encoder
+from pointdistill.models.scene.pooling import segment_mean
+from pointdistill.models.scene.ptv3 import SceneEncoder
+from pointdistill.ops.radius_match import nearest_within
+from pointdistill.utils.schedules import momentum_schedule
+
+
+@dataclass
+class DOSConfig:
+    """DOS. Views: share U(``view_fraction``) of a scene's voxel-sampled points, at most ``max_points``, channels
+    ``channels``, augmentation ``augment`` (keys of :class:`SceneAugmentConfig`; default the paper's geometric
+    list: rotation, tilts, scale, flip, jitter, no elastic or colour; an override replaces the whole mapping); masking ``mask_ratio`` of ``mask_cell``-metre
+    cells. Head: ``head_layers`` linear layers (``head_hidden_dim`` -> ``head_bottleneck_dim``, GELU) to
+    ``num_prototypes`` prototypes at level ``loss_level``. Matching radius ``match_radius`` (m). Teacher temperature
+    ``warmup_teacher_temp`` -> ``teacher_temp`` over the first ``warmup_teacher_temp_fraction`` of the steps;
+    ``student_temp``; EMA cosine ``ema_momentum`` -> ``ema_momentum_end``. Zipf-Sinkhorn: ``zipf_alpha``,
+    ``sinkhorn_iterations``, ``prototype_rank`` (index | usage, EMA ``usage_momentum``), ``sinkhorn_support``
+    (view | batch). Ablations: ``target`` (softmap | cluster), ``student_input`` (drop | mask_token)."""
+
+    view_fraction: tuple[float, float] = (0.4, 1.0)
+    max_points: int = 65536
+    channels: tuple[str, ...] = ("color", "normal")
+    augment: dict[str, Any] = field(default_factory=lambda: {"elastic_p": 0.0, "color_p": 0.0})
+    mask_cell: float = 0.4
+    mask_ratio: float = 0.7
+    loss_level: int = 2
+    num_prototypes: int = 1024
+    head_hidden_dim: int = 4096
+    head_bottleneck_dim: int = 256
+    head_layers: int = 2
+    match_radius: float = 0.32
+    teacher_temp: float = 0.07
+    warmup_teacher_temp: float = 0.04
+    warmup_teacher_temp_fraction: float = 0.05
+    student_temp: float = 0.1
+    ema_momentum: float = 0.994
+    ema_momentum_end: float = 1.0
+    zipf_alpha: float = 1.3
+    sinkhorn_iterations: int = 3
+    prototype_rank: Literal["index", "usage"] = "index"
+    usage_momentum: float = 0.9
+    sinkhorn_support: Literal["view", "batch"] = "view"
+    same_view_weight: float = 0.5
+    cross_view_weight: float = 0.5
+    target: Literal["softmap", "cluster"] = "softmap"
+    student_input: Literal["drop", "mask_token"] = "drop"
+
+
+class SceneHeadNetwork(nn.Module):
+    """Scene encoder + projection head on the up-cast features of one level: ``forward -> (logits, pyramid)``."""
+
+    def __init__(self, encoder: SceneEncoder, head: ProjectionHead, level: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.level = level
+
+    def forward(self, coord: torch.Tensor, feat: torch.Tensor, offset: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        pyramid = self.encoder(coord, feat, offset, mask=mask)
+        return self.head(pyramid.upcast(to=self.level)), pyramid
+
+
+def level_points(pyramid: Any, origin: torch.Tensor, level: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Original coordinates (mean of the member input points) [N_l, 3] and view ids [N_l] of ``level``'s points."""
+    cell = torch.arange(len(origin), device=origin.device)
+    for parent in pyramid.parents[:level]:
+        cell = parent[cell]
+    offset = pyramid.offsets[level]
+    counts = torch.diff(offset, prepend=offset.new_zeros(1))
+    view = torch.repeat_interleave(torch.arange(len(counts), device=offset.device), counts)
+    return segment_mean(origin.float(), cell, len(view)), view
+
+
+@register_method("dos", DOSConfig)
+class DOS(Method):
+    """``DOS(config, encoder=None)``: the encoder defaults to ``build_scene_encoder(config.scene_encoder)``."""
+
+    student: SceneHeadNetwork
+    teacher: SceneHeadNetwork
+
+    def __init__(self, config: Config, encoder: SceneEncoder | None = None) -> None:
+        super().__init__()
+        cfg = config.section(self.name)
+        if encoder is None:
+            encoder = build_scene_encoder(config.scene_encoder)
+        validate_dos_config(cfg, encoder)
+        self.cfg = cfg
+        self.view_config = DOSViewConfig(
+            voxel_size=encoder.grid_size, channels=tuple(cfg.channels), up="z",
+            augment=SceneAugmentConfig.from_dict({"up": "z", **cfg.augment}), view_fraction=tuple(cfg.view_fraction),
+            max_points=cfg.max_points, mask_cell=cfg.mask_cell, mask_ratio=cfg.mask_ratio,
+        )
+        in_dim = sum(encoder.widths[cfg.loss_level:])
+        head = ProjectionHead(in_dim, cfg.num_prototypes, hidden_dim=cfg.head_hidden_dim,
+                              bottleneck_dim=cfg.head_bottleneck_dim, nlayers=cfg.head_layers)
+        self.student = SceneHeadNetwork(encoder, head, cfg.loss_level)
+        self.teacher = make_teacher(self.student)
+        self.teacher.eval()
+        if cfg.target == "softmap":
+            self.targets = ZipfSinkhorn(cfg.num_prototypes, cfg.zipf_alpha, cfg.sinkhorn_iterations,
+                                        cfg.prototype_rank, cfg.sinkhorn_support, cfg.usage_momentum)
+            self.distillation: nn.Module = SoftmapLoss(cfg.student_temp)
+        else:
+            self.cluster_targets = SinkhornKnopp(cfg.sinkhorn_iterations)
+            self.distillation = ClusterLoss(cfg.student_temp)
+
+    def train(self, mode: bool = True) -> DOS:
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def build_loader(self, split: PointSplit, config: Config, *, rank: int, world_size: int, seed: int,
+                     num_workers: int, pin_memory: bool) -> torch.utils.data.DataLoader:
+        return build_dos_loader(split, self.view_config, config.optim.batch_size, seed, rank, world_size,
+                                num_workers, pin_memory)
+
+    def teacher_temp(self, info: StepInfo) -> float:
+        cfg = self.cfg
+        warmup = int(round(cfg.warmup_teacher_temp_fraction * info.total_steps))
+        if info.step >= warmup:
+            return cfg.teacher_temp
+        return cfg.warmup_teacher_temp + (cfg.teacher_temp - cfg.warmup_teacher_temp) * info.step / warmup
+
+    def ema_momentum(self, info: StepInfo) -> float:
+        return momentum_schedule(self.cfg.ema_momentum, self.cfg.ema_momentum_end, max(1, info.total_steps))(info.step)
+
+    def student_forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Student logits, original coordinates and view ids at the loss level."""
+        if self.cfg.student_input == "drop":
+            logits, pyramid = self.student(batch["student_coord"], batch["student_feat"], batch["student_offset"])
+            origin = batch["origin"][batch["student_rows"]]
+        else:
+            logits, pyramid = self.student(batch["coord"], batch["feat"], batch["offset"], mask=~batch["visible"])
+            origin = batch["origin"]
+        return (logits, *level_points(pyramid, origin, self.cfg.loss_level))
+
+    def make_targets(self, logits: torch.Tensor, segment: torch.Tensor, views: int, temp: float) -> torch.Tensor:
+        if self.cfg.target == "softmap":
+            return self.targets(logits, segment, views, temp)
+        return self.cluster_targets(logits, temp)
+
+    @torch.no_grad()
+    def target_entropy(self, targets: torch.Tensor, segment: torch.Tensor, views: int) -> torch.Tensor:
+        """Mean entropy of a target distribution: per prototype and view over points (softmaps), per point over
+        prototypes (clusters). Falling towards 0 means peaked targets, towards log N (log K) near-uniform ones."""
+        total = -(targets * targets.clamp_min(1e-12).log()).sum()
+        if self.cfg.target == "cluster":
+            return total / max(1, len(targets))
+        present = int((torch.bincount(segment, minlength=views) > 0).sum())
+        return total / max(1, present * targets.shape[1])
+
+    def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
+        if "student_coord" not in batch:
+            raise TrainingError(f"DOS batch has no student views (keys: {sorted(batch)}); use DOS.build_loader")
+        cfg = self.cfg
+        temp = self.teacher_temp(info)
+        views = len(batch["offset"])
+        with torch.no_grad():
+            teacher_logits, pyramid = self.teacher(batch["coord"], batch["feat"], batch["offset"])
+            teacher_origin, teacher_view = level_points(pyramid, batch["origin"], cfg.loss_level)
+        student_logits, student_origin, student_view = self.student_forward(batch)
+        terms = {}
+        matched = {}
+        for name, partner in (("same", student_view), ("cross", student_view ^ 1)):
+            match = nearest_within(student_origin, partner, teacher_origin, teacher_view, cfg.match_radius)
+            keep = match >= 0
+            segment = student_view[keep]
+            targets = self.make_targets(teacher_logits[match[keep]].float(), segment, views, temp)
+            terms[name] = self.distillation(targets, student_logits[keep], segment, views).sum() * (2 / views)
+            matched[name] = keep.float().mean()
+            if name == "same":
+                entropy = self.target_entropy(targets, segment, views)
+        loss = cfg.same_view_weight * terms["same"] + cfg.cross_view_weight * terms["cross"]
+        stats = torch.stack([terms["same"].detach(), terms["cross"].detach(), matched["same"], matched["cross"],
+                             entropy]).tolist()
+        logs = dict(zip(("loss_same_view", "loss_cross_view", "matched_same", "matched_cross", "teacher_entropy"),
+                        stats))
+        logs["student_points"] = float(len(student_logits))
+        logs["teacher_temp"] = temp
+        logs["ema_momentum"] = self.ema_momentum(info)
+        return loss, logs
+
+    @torch.no_grad()
+    def update_teacher(self, info: StepInfo) -> None:
+        ema_update(self.teacher, self.student, self.ema_momentum(info))
+
+    def teacher_encoder(self) -> SceneEncoder:
+        return self.teacher.encoder
+
+
+def validate_dos_config(cfg: DOSConfig, encoder: SceneEncoder) -> None:
+    """Raise ConfigError naming the ``dos.*`` (or ``scene_encoder.*``) key of the first invalid value."""
+
+    def fail(key: str, problem: str) -> None:
+        raise ConfigError(f"dos.{key}: {problem}")
+
+    low, high = cfg.view_fraction
+    if not 0 < low <= high <= 1:
+        fail("view_fraction", f"must satisfy 0 < low <= high <= 1, got {cfg.view_fraction}")
+    for key in ("max_points", "num_prototypes", "head_hidden_dim", "head_bottleneck_dim", "head_layers",
+                "sinkhorn_iterations"):
+        if getattr(cfg, key) < 1:
+            fail(key, f"must be >= 1, got {getattr(cfg, key)}")
+    for key in ("mask_cell", "match_radius", "teacher_temp", "warmup_teacher_temp", "student_temp"):
+        if not getattr(cfg, key) > 0:
+            fail(key, f"must be > 0, got {getattr(cfg, key)}")
+    if not 0 <= cfg.mask_ratio < 1:
+        fail("mask_ratio", f"must be in [0, 1), got {cfg.mask_ratio}")
+    if not 0 <= cfg.warmup_teacher_temp_fraction <= 1:
+        fail("warmup_teacher_temp_fraction", f"must be in [0, 1], got {cfg.warmup_teacher_temp_fraction}")
+    for key in ("ema_momentum", "ema_momentum_end", "usage_momentum"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            fail(key, f"must be in [0, 1], got {getattr(cfg, key)}")
+    if cfg.zipf_alpha < 0:
+        fail("zipf_alpha", f"must be >= 0, got {cfg.zipf_alpha}")
+    if cfg.same_view_weight < 0 or cfg.cross_view_weight < 0:
+        fail("same_view_weight", "loss weights must be >= 0")
+    choices = {"prototype_rank": ("index", "usage"), "sinkhorn_support": ("view", "batch"),
+               "target": ("softmap", "cluster"), "student_input": ("drop", "mask_token")}
+    for key, allowed in choices.items():
+        if getattr(cfg, key) not in allowed:
+            fail(key, f"must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+    if not 0 <= cfg.loss_level < len(encoder.widths):
+        fail("loss_level", f"must name a level of the encoder (0..{len(encoder.widths) - 1}), got {cfg.loss_level}")
+    unknown = [c for c in cfg.channels if c not in CHANNELS]
+    if unknown or not cfg.channels:
+        fail("channels", f"must be a non-empty list among {sorted(CHANNELS)}, got {list(cfg.channels)}")
+    width = sum(CHANNELS[c][1] for c in cfg.channels)
+    if width != encoder.in_channels:
+        raise ConfigError(f"dos.channels: {list(cfg.channels)} give {width} input channels but "
+                          f"scene_encoder.in_channels is {encoder.in_channels}")
+    if cfg.student_input == "mask_token" and encoder.stem.mask_token is None:
+        raise ConfigError("dos.student_input: mask_token needs an encoder with a mask token; set "
+                          "scene_encoder.mask_token=true")
+    try:
+        SceneAugmentConfig.from_dict({"up": "z", **cfg.augment})
+    except (ConfigError, TypeError) as error:
+        raise ConfigError(f"dos.augment: {error}") from None
