@@ -64,10 +64,10 @@ from pointdistill.utils.schedules import steps_per_epoch
 _PRECISION_CODES = ("fp32", "bf16", "fp16")
 _BUDGET_MARGIN = 0.97
 _RESERVE_STEPS = 3
-BUDGET_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
-"""``train.budget_clock`` -> the clock ``max_minutes`` is counted on (seconds)."""
 """Share of the remaining time budget a fitted schedule plans to use, less the time of a few steps: the rest absorbs
 step-time noise and the final checkpoint."""
+BUDGET_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
+"""``train.budget_clock`` -> the clock ``max_minutes`` is counted on (seconds)."""
 
 
 @dataclass
