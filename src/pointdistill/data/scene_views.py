@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pointdistill.data.base import PointSplit
-from pointdistill.data.loader import EpochSampler, ViewLoader, resolve_num_workers, sample_key, seed_worker
+from pointdistill.data.loader import EpochSampler, ViewLoader, sample_key, seeded_loader
 from pointdistill.data.scene_batch import _centre, _feature
 from pointdistill.data.scene_transforms import SceneAugmentConfig, build_scene_augment
 from pointdistill.data.transforms import Transform, axis_index
@@ -186,9 +186,5 @@ def build_dos_loader(
     if sampler.samples_per_rank < batch_size:
         raise TrainingError(f"{len(dataset)} scenes are too few for one batch of {batch_size} on each of "
                             f"{world_size} process(es)")
-    workers = resolve_num_workers(num_workers)
-    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-    return ViewLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      collate_fn=collate_dos_views, pin_memory=pin_memory, drop_last=True,
-                      persistent_workers=workers > 0, worker_init_fn=seed_worker, generator=generator, rank=rank)
+    return seeded_loader(dataset, sampler, batch_size, collate_dos_views, seed, rank, num_workers, True, pin_memory)
 
