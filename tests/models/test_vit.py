@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pointdistill.config import load_config
 from pointdistill.models import EncoderConfig, PointViT, build_encoder
 from pointdistill.ops import gather_points
 
@@ -153,3 +154,18 @@ def test_cls_attention_is_a_distribution_over_patches(vit: PointViT) -> None:
 def test_bad_points_shape_is_rejected(vit: PointViT) -> None:
     with pytest.raises(ValueError, match=r"\[B, N, 3\]"):
         vit(torch.randn(2, 256, 6))
+
+
+@pytest.mark.parametrize(("uniform", "expected"), [(False, [0.0, 0.1, 0.2]), (True, [0.2, 0.2, 0.2])])
+def test_drop_path_ramps_linearly_or_is_uniform(uniform: bool, expected: list[float]) -> None:
+    vit = build_encoder(
+        EncoderConfig(name="vit", embed_dim=48, depth=3, num_heads=3, drop_path=0.2, drop_path_uniform=uniform)
+    )
+    rates = [block.drop_path1.drop_prob for block in vit.blocks]
+    assert rates == pytest.approx(expected)
+
+
+def test_asymdsd_b_presets_use_the_reference_uniform_drop_path() -> None:
+    for name in ("asymdsd-vit-b", "asymdsd-cls-vit-b", "asymdsd-mpm-vit-b"):
+        cfg = load_config(name)
+        assert cfg.encoder.drop_path == 0.2 and cfg.encoder.drop_path_uniform, name

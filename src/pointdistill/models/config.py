@@ -14,6 +14,10 @@ encoder.bias=false``): ``block_norm`` is the norm of the transformer blocks and 
 embeddings); ``bias=false`` drops the bias of every linear layer of the blocks (qkv, projection, MLP) and of the
 patch embedding (the ``asymdsd`` layout keeps the biases its reference keeps, see ``models/patch_embed.py``); the
 position MLP always keeps its biases, as in the reference.
+
+``drop_path`` is the ViT's stochastic depth: by default it rises linearly from 0 on the first block to
+``drop_path`` on the last (timm's and Point-MAE's rule); ``drop_path_uniform=true`` gives every block ``drop_path``,
+as the AsymDSD reference does for its B model (``uniform_drop_path: true``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class EncoderConfig:
     num_heads: int | None = None
     mlp_ratio: float = 4.0
     drop_path: float = 0.1
+    drop_path_uniform: bool = False
     group_size: int = 32
     points_per_group: int = 16
     patch_embed: str | None = None

@@ -42,6 +42,7 @@ def _build_vit(cfg: EncoderConfig) -> PointViT:
         num_heads,
         mlp_ratio=cfg.mlp_ratio,
         drop_path=cfg.drop_path,
+        drop_path_uniform=cfg.drop_path_uniform,
         group_size=cfg.group_size,
         points_per_group=cfg.points_per_group,
         patch_embed=patch_embed,

@@ -63,6 +63,7 @@ class PointViT(PointEncoder):
         *,
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
+        drop_path_uniform: bool = False,
         group_size: int = 32,
         points_per_group: int = 16,
         patch_embed: str = "standard",
@@ -81,7 +82,7 @@ class PointViT(PointEncoder):
         self.patch_embed = build_patch_embed(patch_embed, embed_dim, embed_norm, bias=bias)
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, embed_dim))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        rates = [drop_path * i / max(1, depth - 1) for i in range(depth)]  # linear stochastic-depth decay
+        rates = [drop_path if drop_path_uniform else drop_path * i / max(1, depth - 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(
                 embed_dim,
