@@ -42,7 +42,10 @@ TINY = [
     "asymdsd.head_hidden_dim=32",
     "asymdsd.head_bottleneck_dim=8",
 ]
-MPM = ["asymdsd.mode=mask", "asymdsd.num_global=1", "asymdsd.num_local=0", "asymdsd.regression_weight=1.0"]
+MPM = [
+    "encoder.cls_token=false", "asymdsd.mode=mask", "asymdsd.num_global=1", "asymdsd.num_local=0",
+    "asymdsd.regression_weight=1.0",
+]
 INFO = StepInfo(step=3, total_steps=10, steps_per_epoch=5)
 
 
@@ -199,7 +202,8 @@ def loop_losses(
                     row = (i * size + b) * masks + m
                     vis, hid = visible[row], masked[row]
                     out = s_enc.encode(tokens[:, vis], pos[:, vis], patches.centers[:, vis])
-                    masked_cls[i, m, b] = out.cls[0]
+                    if cfg.do_cls:
+                        masked_cls[i, m, b] = out.cls[0]
                     memory = torch.cat([out.cls[:, None], out.tokens], 1) if cfg.do_cls else out.tokens
                     prediction = method.predictor(memory, pos[:, hid])[0]
                     for q, patch in enumerate(hid):
@@ -287,4 +291,6 @@ def test_bad_settings_name_their_key() -> None:
     for override, key in (("asymdsd.mode=both", "mode"), ("asymdsd.predictor_heads=5", "predictor_dim")):
         with pytest.raises(ConfigError, match=f"asymdsd.{key}"):
             build_method(load_config(None, TINY + [override]))
+    with pytest.raises(ConfigError, match="needs encoder.cls_token=true"):
+        build_method(load_config(None, TINY + ["encoder.cls_token=false"]))
     assert math.isclose(load_config(None, ["method=asymdsd"]).asymdsd.rotation_range, 2 * math.pi)

@@ -98,7 +98,7 @@ def reference_encoder(width: int, depth: int, heads: int, *, wide: bool = False,
 
 
 def reference_forward(ref: nn.Module, neighborhoods: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    """Final tokens [B, 1 + G, D] (CLS first) of the reference encoder on given patches."""
+    """Final tokens [B, 1 + G, D] (CLS first) of the reference encoder on given patches; [B, G, D] without CLS."""
     embedding = ref.patch_embedding.point_embedding
     stages = [embedding.block_1, embedding.block_2] if hasattr(embedding, "block_1") else [
         b.mlp for b in embedding.blocks
@@ -107,8 +107,9 @@ def reference_forward(ref: nn.Module, neighborhoods: torch.Tensor, centers: torc
     x = torch.cat([x, x.amax(dim=-2, keepdim=True).expand_as(x)], dim=-1)
     x = stages[1](x).amax(dim=-2)
     pos = ref.patch_embedding.position_embedding.position_embedding(centers)
-    cls = ref.cls_token.expand(x.shape[0], -1, -1)
-    x, pos = torch.cat([cls, x], dim=1), torch.cat([torch.zeros_like(cls), pos], dim=1)
+    if hasattr(ref, "cls_token"):
+        cls = ref.cls_token.expand(x.shape[0], -1, -1)
+        x, pos = torch.cat([cls, x], dim=1), torch.cat([torch.zeros_like(cls), pos], dim=1)
     for block in ref.encoder.stack:
         x = x + pos
         h = block.self_attn.norm(x)
@@ -216,12 +217,19 @@ def test_foreign_layouts_name_the_file_and_key(tmp_path, extra: dict, message: s
         load_encoder(path, device="cpu")
 
 
-def test_mpm_only_checkpoint_without_cls_is_refused_clearly(tmp_path) -> None:
-    ref = reference_encoder(48, 1, 3)
+def test_mpm_only_checkpoint_without_cls_loads_as_a_cls_free_vit(tmp_path) -> None:
+    ref = reference_encoder(48, 2, 3)
     del ref.cls_token
-    torch.save({"state_dict": {f"{PREFIX}{k}": v for k, v in ref.state_dict().items()}}, tmp_path / "mpm.ckpt")
-    with pytest.raises(CheckpointError, match=r"mpm\.ckpt: .*lacks .*cls_token \(an MPM-only model"):
-        load_encoder(tmp_path / "mpm.ckpt", device="cpu")
+    encoder = load_encoder(lightning_checkpoint(ref, tmp_path / "mpm.ckpt", heads=3), device="cpu")
+    assert encoder.config.encoder.cls_token is False and encoder.module.cls_token is None
+    points = torch.randn(2, 256, 3)
+    with torch.no_grad():
+        out = encoder.module(points)
+        patches = encoder.module.patchify(points)
+        expected = reference_forward(ref, patches.neighborhoods, patches.centers)
+    assert out.cls is None
+    torch.testing.assert_close(out.tokens, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.global_feature, expected.mean(dim=1), atol=1e-5, rtol=1e-5)
 
 
 def test_lightning_file_of_another_model_is_neither_format(tmp_path) -> None:

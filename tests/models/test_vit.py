@@ -169,3 +169,20 @@ def test_asymdsd_b_presets_use_the_reference_uniform_drop_path() -> None:
     for name in ("asymdsd-vit-b", "asymdsd-cls-vit-b", "asymdsd-mpm-vit-b"):
         cfg = load_config(name)
         assert cfg.encoder.drop_path == 0.2 and cfg.encoder.drop_path_uniform, name
+
+
+def test_vit_without_cls_token_feeds_only_patches_and_mean_pools() -> None:
+    vit = _tiny(cls_token=False)
+    assert vit.cls_token is None
+    points = torch.randn(2, 256, 3)
+    out = vit(points, return_hidden=[0])
+    assert out.cls is None and out.tokens.shape == (2, 16, 48) and out.hidden[0].shape == (2, 16, 48)
+    torch.testing.assert_close(out.global_feature, out.tokens.mean(dim=1))
+    patches = vit.patchify(points)
+    tokens, pos = vit.embed(patches)
+    x = tokens
+    for block in vit.blocks:
+        x = block(x + pos)
+    torch.testing.assert_close(out.tokens, vit.norm(x))
+    with pytest.raises(ValueError, match="cls_token=False"):
+        vit.cls_attention(points)

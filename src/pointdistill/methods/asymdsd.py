@@ -191,6 +191,8 @@ class AsymDSD(Method):
             encoder = build_encoder(config.encoder)
         if cfg.do_mask and not isinstance(encoder, PointViT):
             raise ConfigError(f"asymdsd.mode={cfg.mode} masks patch tokens and needs encoder.name=vit")
+        if cfg.do_cls and isinstance(encoder, PointViT) and encoder.cls_token is None:
+            raise ConfigError(f"asymdsd.mode={cfg.mode} distils the CLS token and needs encoder.cls_token=true")
         self.cfg = cfg
         self.num_points = config.data.num_points
         dim = encoder.feature_dim

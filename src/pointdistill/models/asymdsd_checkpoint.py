@@ -32,6 +32,8 @@ reference key (after the prefix)                                 ours
 depth from the block count, MLP ratio from ``linear_1``, RMSNorm when the final norm has no bias, biases when
 ``out_proj`` has one; the head count is not in any shape, so it comes from ``hyper_parameters.encoder_config
 .num_heads`` when that is an int, else width / 64 (AsymDSD-S 384/6, B 768/12 and L 1024/16 all use 64-wide heads).
+The MPM-only release has no ``cls_token`` (the reference creates it only for a CLS objective): it loads as our ViT
+with ``cls_token=False``, whose global feature is the mean of its final tokens.
 
 Patches: the reference draws the first FPS centre at random (pytorch3d ``sample_farthest_points(...,
 random_start_point=True)``) and takes the 32 nearest points per centre (``knn_points``); ours starts FPS at point 0
@@ -132,11 +134,6 @@ def _num_heads(hyper_parameters: Any, width: int) -> int:
 def encoder_config(data: dict[str, Any], origin: str) -> EncoderConfig:
     """The ``encoder`` section that builds the teacher encoder of AsymDSD checkpoint ``data``, from its shapes."""
     state = teacher_state(data)
-    if "cls_token" not in state:
-        raise CheckpointError(
-            f"{origin}: AsymDSD checkpoint lacks {PREFIX}cls_token (an MPM-only model has no CLS token); "
-            "this ViT always has one"
-        )
     width = _tensor(state, "encoder.norm.weight", origin).shape[0]
     depth = len({int(m.group(1)) for k in state if (m := re.match(r"encoder\.stack\.(\d+)\.", k))})
     hidden = _tensor(state, "encoder.stack.0.ffn.mlp.linear_1.weight", origin).shape[0]
@@ -154,6 +151,7 @@ def encoder_config(data: dict[str, Any], origin: str) -> EncoderConfig:
         patch_embed="asymdsd",
         block_norm="layer" if "encoder.norm.bias" in state else "rms",
         bias="encoder.stack.0.self_attn.attn.out_proj.bias" in state,
+        cls_token="cls_token" in state,
     )
 
 

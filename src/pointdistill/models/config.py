@@ -17,7 +17,8 @@ position MLP always keeps its biases, as in the reference.
 
 ``drop_path`` is the ViT's stochastic depth: by default it rises linearly from 0 on the first block to
 ``drop_path`` on the last (timm's and Point-MAE's rule); ``drop_path_uniform=true`` gives every block ``drop_path``,
-as the AsymDSD reference does for its B model (``uniform_drop_path: true``).
+as the AsymDSD reference does for its B model (``uniform_drop_path: true``). ``cls_token=false`` builds the ViT
+without a CLS token (AsymDSD's MPM-only model; the global feature is then the mean of the final tokens).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class EncoderConfig:
     hidden_norm: bool = True
     block_norm: str = "layer"
     bias: bool = True
+    cls_token: bool = True
 
 
 register_section("encoder", EncoderConfig)

@@ -50,6 +50,7 @@ def _build_vit(cfg: EncoderConfig) -> PointViT:
         hidden_norm=cfg.hidden_norm,
         block_norm=cfg.block_norm,
         bias=cfg.bias,
+        cls_token=cfg.cls_token,
     )
 
 

@@ -53,7 +53,12 @@ VIT_PRESETS = {
 
 
 class PointViT(PointEncoder):
-    """Patch transformer; ``token_dim`` = ``feature_dim`` = D and ``global_feature`` is the normalised CLS token."""
+    """Patch transformer; ``token_dim`` = ``feature_dim`` = D and ``global_feature`` is the normalised CLS token.
+
+    ``cls_token=False`` builds it without a CLS token, as AsymDSD's MPM-only model (the reference creates the token
+    only when the training mode has a CLS objective): the blocks see the patch tokens alone, ``cls`` is None and
+    ``global_feature`` is the mean of the final tokens (the reference's default pooling for downstream features).
+    """
 
     def __init__(
         self,
@@ -72,6 +77,7 @@ class PointViT(PointEncoder):
         qkv_bias: bool = False,
         block_norm: str = "layer",
         bias: bool = True,
+        cls_token: bool = True,
     ) -> None:
         super().__init__()
         self.token_dim = self.feature_dim = embed_dim
@@ -81,7 +87,7 @@ class PointViT(PointEncoder):
         embed_norm = "rms" if patch_embed == "asymdsd" and block_norm == "rms" else norm
         self.patch_embed = build_patch_embed(patch_embed, embed_dim, embed_norm, bias=bias)
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, embed_dim))
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if cls_token else None
         rates = [drop_path if drop_path_uniform else drop_path * i / max(1, depth - 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(
@@ -97,7 +103,8 @@ class PointViT(PointEncoder):
         )
         self.norm = make_norm(block_norm, embed_dim)
         self.apply(init_weights)
-        init_token(self.cls_token)
+        if self.cls_token is not None:
+            init_token(self.cls_token)
 
     def default_num_groups(self, num_points: int) -> int:
         return max(1, num_points // self.points_per_group)
@@ -116,7 +123,9 @@ class PointViT(PointEncoder):
         return self.patch_embed(patches.neighborhoods), self.pos_embed(patches.centers)
 
     def _prepend_cls(self, tokens: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Put the CLS token (at position zero) in front of the patch tokens."""
+        """Put the CLS token (at position zero) in front of the patch tokens; unchanged without a CLS token."""
+        if self.cls_token is None:
+            return tokens, pos
         batch = tokens.shape[0]
         x = torch.cat([self.cls_token.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)
         return x, torch.cat([pos.new_zeros(batch, 1, pos.shape[-1]), pos], dim=1)
@@ -132,15 +141,21 @@ class PointViT(PointEncoder):
         """Run CLS + any subset of patch tokens [B, T, D] (with their ``pos`` and ``centers``) through the blocks."""
         wanted = resolve_hidden(return_hidden, len(self.blocks), "PointViT")
         x, pos = self._prepend_cls(tokens, pos)
+        first = 0 if self.cls_token is None else 1
         states = {}
         for index, block in enumerate(self.blocks):
             x = block(x + pos)
             if index in wanted:
-                states[index] = (self.norm(x) if self.hidden_norm else x)[:, 1:]
+                states[index] = (self.norm(x) if self.hidden_norm else x)[:, first:]
         x = self.norm(x)
-        cls = x[:, 0]
+        cls = x[:, 0] if first else None
+        patch_tokens = x[:, first:]
         return EncoderOutput(
-            tokens=x[:, 1:], centers=centers, global_feature=cls, cls=cls, hidden=[states[i] for i in wanted]
+            tokens=patch_tokens,
+            centers=centers,
+            global_feature=patch_tokens.mean(dim=1) if cls is None else cls,
+            cls=cls,
+            hidden=[states[i] for i in wanted],
         )
 
     def forward(
@@ -162,6 +177,8 @@ class PointViT(PointEncoder):
 
         The CLS-to-CLS weight is dropped, so rows sum to at most 1.
         """
+        if self.cls_token is None:
+            raise ValueError("cls_attention needs a CLS token; this ViT was built with cls_token=False")
         patches = self.patchify(points, num_groups)
         tokens, pos = self.embed(patches)
         x, pos = self._prepend_cls(tokens, pos)
