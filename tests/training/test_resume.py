@@ -93,6 +93,28 @@ def test_resume_refuses_another_config_and_names_the_keys(tmp_path: Path) -> Non
         train(tmp_path, "train.max_steps=2", "optim.lr=0.001", resume=True)
 
 
+def rewrite_saved_config(out: Path, edit) -> None:
+    """Change the config stored in ``out``'s last checkpoint, as an older or newer version would have written it."""
+    path = out / "checkpoints" / "last.pt"
+    checkpoint = load_checkpoint(path)
+    edit(checkpoint["config"])
+    torch.save(checkpoint, path)
+
+
+def test_resume_accepts_a_run_written_before_a_key_existed(tmp_path: Path) -> None:
+    train(tmp_path, "train.max_steps=1")
+    rewrite_saved_config(tmp_path, lambda config: config["encoder"].pop("cls_token"))
+    train(tmp_path, "train.max_steps=2", resume=True)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
+
+
+def test_resume_refuses_a_saved_key_this_version_does_not_know(tmp_path: Path) -> None:
+    train(tmp_path, "train.max_steps=1")
+    rewrite_saved_config(tmp_path, lambda config: config["encoder"].update(retired_knob=3))
+    with pytest.raises(CheckpointError, match=r"another config.*\n  encoder.retired_knob: 3 -> '<absent>'"):
+        train(tmp_path, "train.max_steps=2", resume=True)
+
+
 def test_resume_reuses_the_saved_config_and_drops_metrics_of_the_killed_tail(tmp_path: Path) -> None:
     train(tmp_path, "train.max_steps=2")
     with open(tmp_path / "metrics.jsonl", "a") as handle:  # lines a killed run wrote after its last checkpoint

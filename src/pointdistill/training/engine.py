@@ -207,7 +207,7 @@ class Trainer:
             self._say(f"no checkpoint in {self.checkpoint_dir}; starting from step 0")
             return None
         checkpoint = load_checkpoint(self.last_checkpoint)
-        differences = config_differences(checkpoint["config"], self.config.to_dict())
+        differences = config_differences(self._saved_config(checkpoint["config"]), self.config.to_dict())
         if differences:
             raise CheckpointError(
                 f"{self.last_checkpoint} belongs to a run with another config; keys that differ (saved -> now):\n  "
@@ -215,6 +215,15 @@ class Trainer:
                 + "\nresume with the run's own config (omit --config to reuse it) or start a new --out"
             )
         return checkpoint
+
+    def _saved_config(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint's config as this version reads it: a key added since the run was written takes its
+        default (which keeps the earlier behaviour), so resuming an older run is not refused for keys it never had;
+        a key this version no longer knows stays, so the refusal names it."""
+        try:
+            return config_from_dict(saved, label=str(self.last_checkpoint)).to_dict()
+        except ConfigError:
+            return saved
 
     def _agree_on_precision(self) -> str:
         """Resolve ``train.precision`` on rank 0 and share it, so a timing-based choice cannot split the ranks."""
