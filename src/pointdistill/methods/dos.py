@@ -43,8 +43,13 @@ from pointdistill.models.heads import ProjectionHead
 from pointdistill.models.scene import build_scene_encoder
 from pointdistill.models.scene.pooling import segment_mean
 from pointdistill.models.scene.ptv3 import SceneEncoder
+from pointdistill.models.stochastic import sample_keys
 from pointdistill.ops.radius_match import nearest_within
+from pointdistill.ops.random import derive_keys
 from pointdistill.utils.schedules import momentum_schedule
+
+_VIEW_KEY_SALT = 7_001
+"""Salt of the per-view keys derived from each scene's ``sample_key`` (the student's drop-path and order shuffles)."""
 
 
 @dataclass
@@ -114,6 +119,15 @@ def level_points(pyramid: Any, origin: torch.Tensor, level: int) -> tuple[torch.
     return segment_mean(origin.float(), cell, len(view)), view
 
 
+def view_keys(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """One key per view [2B] in the batch's scene-major view order, or None for a batch without ``sample_key``."""
+    keys = batch.get("sample_key")
+    if keys is None:
+        return None
+    views = len(batch["offset"]) // len(keys)
+    return torch.stack([derive_keys(keys, _VIEW_KEY_SALT + view) for view in range(views)], dim=1).reshape(-1)
+
+
 @register_method("dos", DOSConfig)
 class DOS(Method):
     """``DOS(config, encoder=None)``: the encoder defaults to ``build_scene_encoder(config.scene_encoder)``."""
@@ -168,13 +182,18 @@ class DOS(Method):
         return momentum_schedule(self.cfg.ema_momentum, self.cfg.ema_momentum_end, max(1, info.total_steps))(info.step)
 
     def student_forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Student logits, original coordinates and view ids at the loss level."""
-        if self.cfg.student_input == "drop":
-            logits, pyramid = self.student(batch["student_coord"], batch["student_feat"], batch["student_offset"])
-            origin = batch["origin"][batch["student_rows"]]
-        else:
-            logits, pyramid = self.student(batch["coord"], batch["feat"], batch["offset"], mask=~batch["visible"])
-            origin = batch["origin"]
+        """Student logits, original coordinates and view ids at the loss level. Drop-path and the order shuffles
+        draw per view from keys derived from the scene's ``sample_key``, so a view is encoded the same in any
+        batch split (data parallelism, accumulation)."""
+        with sample_keys(view_keys(batch)):
+            if self.cfg.student_input == "drop":
+                logits, pyramid = self.student(batch["student_coord"], batch["student_feat"],
+                                               batch["student_offset"])
+                origin = batch["origin"][batch["student_rows"]]
+            else:
+                logits, pyramid = self.student(batch["coord"], batch["feat"], batch["offset"],
+                                               mask=~batch["visible"])
+                origin = batch["origin"]
         return (logits, *level_points(pyramid, origin, self.cfg.loss_level))
 
     def make_targets(self, logits: torch.Tensor, segment: torch.Tensor, views: int, temp: float) -> torch.Tensor:
