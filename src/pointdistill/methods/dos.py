@@ -17,6 +17,12 @@ Sinkhorn); ``student_input=mask_token`` feeds the student the full view with the
 points and supervises all points (Sonata's naive masked distillation); ``zipf_alpha=0`` is ordinary Sinkhorn.
 
 The teacher stays in eval mode (no drop-path noise in targets); downstream features come from its encoder.
+
+One optimiser step is the same however its global batch is split over processes and accumulated micro-batches:
+views and masks follow each scene's stream, the student's drop-path and order shuffles each view's key, the loss is a
+mean over scenes, and the usage ranking is a step statistic. Two options balance over more than one view and so
+depend on the split: ``sinkhorn_support=batch`` and ``target=cluster`` balance over the views of all processes but
+within each accumulated micro-batch.
 """
 
 from __future__ import annotations
