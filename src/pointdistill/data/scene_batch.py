@@ -133,7 +133,9 @@ class SceneBatch:
         return SceneBatch(**moved)
 
 
-def _feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
+def channel_feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
+    """The float32 [N, width] array of feature ``channel`` (a key of :data:`CHANNELS`) of a scene; a DataError
+    naming ``origin`` and the channels the scene has when it lacks the field."""
     key, width = CHANNELS[channel]
     value = sample.get(key)
     if not isinstance(value, np.ndarray):
@@ -143,7 +145,7 @@ def _feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
     return value.reshape(len(value), width).astype(np.float32, copy=False)
 
 
-def _centre(points: np.ndarray, up: int, floor: bool) -> np.ndarray:
+def centre_points(points: np.ndarray, up: int, floor: bool) -> np.ndarray:
     """Shift the horizontal bounding-box centre to 0 and, with ``floor``, the lowest point to height 0."""
     low, high = points.min(axis=0), points.max(axis=0)
     shift = (low + high) / 2.0
@@ -175,11 +177,11 @@ def prepare_scene(
     """
     origin = origin or str(sample.get("name", "<scene>"))
     for channel in config.channels:
-        _feature(sample, channel, origin)
+        channel_feature(sample, channel, origin)
     up = axis_index(config.up)
     count = len(sample["points"])
     scene = dict(sample)
-    scene["points"] = _centre(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
+    scene["points"] = centre_points(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
     if train:
         scene = (augment or build_scene_augment(config.augment)).apply(scene, rng)
     generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
@@ -188,10 +190,10 @@ def prepare_scene(
     keep = kept.numpy()
     if train and config.max_points is not None:
         keep = keep[sphere_crop(scene["points"][keep], config.max_points, rng)]
-    scene["points"] = _centre(scene["points"][keep], up, floor=False)
+    scene["points"] = centre_points(scene["points"][keep], up, floor=False)
     item: dict[str, Any] = {
         "coord": scene["points"],
-        "feat": np.concatenate([_feature(scene, c, origin)[keep] if c != "coord" else scene["points"]
+        "feat": np.concatenate([channel_feature(scene, c, origin)[keep] if c != "coord" else scene["points"]
                                 for c in config.channels], axis=1),
         "index": keep.astype(np.int64),
         "name": str(sample.get("name", origin)),

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from pointdistill.data.base import PointSplit
 from pointdistill.data.loader import EpochSampler, ViewLoader, sample_key, seeded_loader
-from pointdistill.data.scene_batch import _centre, _feature
+from pointdistill.data.scene_batch import centre_points, channel_feature
 from pointdistill.data.scene_transforms import SceneAugmentConfig, build_scene_augment
 from pointdistill.data.transforms import Transform, axis_index
 from pointdistill.errors import DataError, PointDistillError, TrainingError
@@ -77,7 +77,7 @@ def make_dos_views(
     """The two views of one scene: ``coord`` (augmented), ``feat``, ``origin`` (pre-augmentation) and ``visible``."""
     up = axis_index(config.up)
     scene = {key: value for key, value in sample.items() if isinstance(value, np.ndarray)}
-    scene["points"] = _centre(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
+    scene["points"] = centre_points(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
     generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
     kept = grid_sample(torch.from_numpy(scene["points"]), config.voxel_size, mode="random", generator=generator)[0]
     keep = kept.numpy()
@@ -90,10 +90,10 @@ def make_dos_views(
         crop = {key: value[rows] for key, value in scene.items() if len(value) == len(scene["points"])}
         original = crop["points"].copy()
         crop = augment.apply(crop, rng)
-        crop["points"] = _centre(crop["points"], up, floor=False)
+        crop["points"] = centre_points(crop["points"], up, floor=False)
         views.append({
             "coord": crop["points"].astype(np.float32),
-            "feat": np.concatenate([_feature(crop, c, origin) if c != "coord" else crop["points"]
+            "feat": np.concatenate([channel_feature(crop, c, origin) if c != "coord" else crop["points"]
                                     for c in config.channels], axis=1),
             "origin": original,
             "visible": grid_mask(original, config.mask_cell, config.mask_ratio, rng),
@@ -122,7 +122,7 @@ class DOSViewDataset(Dataset):
         sample = self.split[index]
         origin = str(sample.get("name", index))
         for channel in self.config.channels:
-            _feature(sample, channel, origin)
+            channel_feature(sample, channel, origin)
         rng = np.random.default_rng([self.seed, epoch, index])
         try:
             views = make_dos_views(sample, self.config, rng, self.augment, origin)
