@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_encoder": "pointdistill.api",
     "load_scene_encoder": "pointdistill.api",
+    "load_method": "pointdistill.api",
     "Encoder": "pointdistill.api",
     "open_dataset": "pointdistill.data.registry",
     "load_config": "pointdistill.config",

@@ -8,6 +8,9 @@ An official AsymDSD checkpoint (a PyTorch Lightning ``.ckpt`` of github ``remcof
 its teacher encoder becomes our ViT with the AsymDSD options, sized from its tensors
 (:mod:`pointdistill.models.asymdsd_checkpoint`), under the default config otherwise (1024 points, 64 patches of 32).
 
+``load_scene_encoder`` loads the teacher encoder of a scene method (DOS), and ``load_method`` the whole method of a
+checkpoint (student, teacher, heads, prototypes), for diagnostics of the method itself (``evaluate dos``).
+
 ``embed`` does what the evaluation protocols do to a cloud (same code): resample to the configured point count
 (farthest point sampling), centre on the centroid and scale to the unit sphere, encode in eval mode without
 gradients, and pool (CLS, max and mean of the final tokens by default).
@@ -75,14 +78,13 @@ def _check_cloud(cloud: np.ndarray, origin: str) -> np.ndarray:
     return cloud.astype(np.float32, copy=False)
 
 
-class Encoder:
-    """A :class:`PointEncoder` (``.module``) with the config it was built from and the device it runs on.
-
-    ``origin`` is the checkpoint path or ``"random"``; ``step`` the optimiser step the checkpoint was saved at.
-    """
+class Pretrained:
+    """A module (an encoder, or a whole pretraining method) with the config it was built from and the device it runs
+    on, in eval mode. ``origin`` is the checkpoint path or ``"random"``; ``step`` the optimiser step the checkpoint
+    was saved at."""
 
     def __init__(
-        self, module: PointEncoder, config: Config, device: torch.device, *, origin: str, step: int | None = None
+        self, module: torch.nn.Module, config: Config, device: torch.device, *, origin: str, step: int | None = None
     ) -> None:
         self.module = module.to(device).eval()
         self.config = config
@@ -91,21 +93,28 @@ class Encoder:
         self.step = step
         self._state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
-    @property
-    def num_points(self) -> int:
-        """Points per cloud the encoder was trained on (``data.num_points``); :meth:`embed` resamples to it."""
-        return self.config.data.num_points
-
-    def factory(self) -> Callable[[], PointEncoder]:
+    def factory(self) -> Callable[[], Any]:
         """A function returning a fresh copy of the module with these weights (the evaluation protocols call it;
         fine-tuning gets a new copy per seed while ``.module`` stays untouched)."""
 
-        def build() -> PointEncoder:
+        def build() -> Any:
             module = copy.deepcopy(self.module).cpu()
             module.load_state_dict(self._state)
             return module
 
         return build
+
+
+class Encoder(Pretrained):
+    """A :class:`PointEncoder` (``.module``) with the config it was built from and the device it runs on, and the
+    way the evaluation protocols feed it clouds (:meth:`embed`, :meth:`features`)."""
+
+    module: PointEncoder
+
+    @property
+    def num_points(self) -> int:
+        """Points per cloud the encoder was trained on (``data.num_points``); :meth:`embed` resamples to it."""
+        return self.config.data.num_points
 
     def _batches(self, points: Points, num_points: int | None, batch_size: int) -> tuple[list[torch.Tensor], bool]:
         if batch_size < 1:
@@ -199,21 +208,35 @@ def _build_scene(config: Config, origin: str) -> torch.nn.Module:
         raise CheckpointError(f"{origin}: unknown scene encoder architecture in its config ({error})") from None
 
 
+def _checkpoint_config(file: Path, data: dict[str, Any], weights: str) -> Config:
+    """The config of a checked pointdistill checkpoint that also holds ``weights`` (a state dict)."""
+    if not isinstance(data.get("config"), dict) or not isinstance(data.get(weights), dict):
+        raise CheckpointError(f"{file}: checkpoint has no config or {weights} weights")
+    try:
+        return config_from_dict(data["config"], label=f"{file} config")
+    except PointDistillError as error:
+        raise CheckpointError(f"{file}: its config does not fit this pointdistill ({error})") from None
+
+
 def _from_checkpoint(file: Path, data: dict[str, Any], target: torch.device,
                      build: Callable[[Config, str], torch.nn.Module], architecture: Callable[[Config], str]) -> Encoder:
     """The ``encoder`` weights of a checked pointdistill checkpoint, loaded strictly into ``build(config)``."""
-    if not isinstance(data.get("config"), dict) or not isinstance(data.get("encoder"), dict):
-        raise CheckpointError(f"{file}: checkpoint has no config or encoder weights")
-    try:
-        cfg = config_from_dict(data["config"], label=f"{file} config")
-    except PointDistillError as error:
-        raise CheckpointError(f"{file}: its config does not fit this pointdistill ({error})") from None
+    cfg = _checkpoint_config(file, data, "encoder")
     module = build(cfg, str(file))
     try:
         module.load_state_dict(data["encoder"], strict=True)
     except RuntimeError as error:
         raise CheckpointError(_mismatch_message(file, architecture(cfg), module, data["encoder"], error)) from None
     return Encoder(module, cfg, target, origin=str(file), step=int(data.get("step", 0)))
+
+
+def _build_method(config: Config, origin: str) -> torch.nn.Module:
+    from pointdistill.methods import build_method
+
+    try:
+        return build_method(config)
+    except ConfigError as error:
+        raise CheckpointError(f"{origin}: its config does not build a method ({error})") from None
 
 
 def _object_architecture(cfg: Config) -> str:
@@ -290,8 +313,36 @@ def load_scene_encoder(
     return _from_checkpoint(file, load_checkpoint(file), target, _build_scene, _scene_architecture)
 
 
+def load_method(
+    path: str | Path, config: str | Config | None = None, device: str | torch.device = "auto", *, seed: int = 0
+) -> Pretrained:
+    """The whole pretraining method of a pointdistill checkpoint (file or run folder): student and teacher with their
+    heads, prototypes and step statistics, for diagnostics that need more than the encoder (``evaluate dos``); or
+    ``"random"``: the method of ``config`` drawn from ``torch.manual_seed(seed)``. ``.module`` is the
+    :class:`~pointdistill.methods.base.Method`, in eval mode; ``.factory()`` gives fresh copies."""
+    target = resolve_device(device)
+    if str(path) == RANDOM:
+        cfg = _config_of(config)
+        torch.manual_seed(seed)
+        return Pretrained(_build_method(cfg, f"random ({cfg.method})"), cfg, target, origin=RANDOM)
+    if config is not None:
+        raise ConfigError("config applies to 'random' methods only; a checkpoint carries its own config")
+    from pointdistill.training.checkpoint import load_checkpoint
+
+    file = checkpoint_file(path)
+    data = load_checkpoint(file)
+    cfg = _checkpoint_config(file, data, "method")
+    method = _build_method(cfg, str(file))
+    try:
+        method.load_state_dict(data["method"], strict=True)
+    except RuntimeError as error:
+        message = _mismatch_message(file, f"{cfg.method} method", method, data["method"], error, weights="method")
+        raise CheckpointError(message) from None
+    return Pretrained(method, cfg, target, origin=str(file), step=int(data.get("step", 0)))
+
+
 def _mismatch_message(file: Path, architecture: str, module: torch.nn.Module, state: dict[str, Any],
-                      error: Exception) -> str:
+                      error: Exception, weights: str = "encoder") -> str:
     expected, found = set(module.state_dict()), set(state)
     missing, unexpected = sorted(expected - found), sorted(found - expected)
     detail = []
@@ -305,5 +356,5 @@ def _mismatch_message(file: Path, architecture: str, module: torch.nn.Module, st
     if not detail:
         detail.append(str(error).strip() or "weights rejected")
     return (
-        f"{file}: encoder weights do not fit the {architecture} architecture of its config: {'; '.join(detail)}"
+        f"{file}: {weights} weights do not fit the {architecture} architecture of its config: {'; '.join(detail)}"
     )

@@ -1,12 +1,23 @@
-"""DOS views: overlapping crops with original coordinates, grid masking, and a student input without masked points."""
+"""DOS views: overlapping crops with original coordinates, grid masking, a student input without masked points, and
+the dataset's keys, streams and errors (shared with the scene dataset)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from pointdistill.data.loader import sample_key
 from pointdistill.data.scene_transforms import build_scene_augment
-from pointdistill.data.scene_views import DOSViewConfig, collate_dos_views, grid_mask, make_dos_views
+from pointdistill.data.scene_views import (
+    DOSViewConfig,
+    DOSViewDataset,
+    build_dos_loader,
+    collate_dos_views,
+    grid_mask,
+    make_dos_views,
+)
+from pointdistill.errors import DataError
 
 
 def room(seed: int, count: int = 3000) -> dict[str, np.ndarray]:
@@ -70,3 +81,42 @@ def test_student_never_receives_a_masked_point() -> None:
     view_of_point = torch.repeat_interleave(torch.arange(4), torch.diff(data["offset"], prepend=torch.zeros(1,
                                                                                                      dtype=torch.long)))
     assert (counts == torch.bincount(view_of_point[visible], minlength=4)).all()
+
+
+class Rooms:
+    """Rooms as a split; room ``broken`` has no points (no view can be cut from it)."""
+
+    def __init__(self, count: int, broken: int | None = None) -> None:
+        self.rooms = [room(i) for i in range(count)]
+        if broken is not None:
+            self.rooms[broken] = {key: value[:0] if isinstance(value, np.ndarray) else value
+                                  for key, value in self.rooms[broken].items()}
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(self.rooms[index])
+
+
+def test_dataset_items_follow_epoch_and_index_keys() -> None:
+    dataset = DOSViewDataset(Rooms(3), CONFIG, seed=5)
+    again = dataset[(2, 1)]
+    assert again["sample_key"] == sample_key(5, 2, 1)
+    expected = make_dos_views(room(1), CONFIG, np.random.default_rng([5, 2, 1]), dataset.augment, "room1")
+    for view, reference in zip(again["views"], expected):
+        assert all(np.array_equal(view[k], reference[k]) for k in reference)
+    assert dataset[1]["sample_key"] == sample_key(5, 0, 1)
+    with pytest.raises(IndexError):
+        dataset[(0, 3)]
+    no_normals = DOSViewDataset(Rooms(1), DOSViewConfig(voxel_size=0.05, channels=("color", "intensity")))
+    with pytest.raises(DataError, match="channel 'intensity'") as caught:
+        no_normals[0]
+    assert caught.value.path == "room0"
+
+
+def test_a_bad_scene_in_a_worker_surfaces_as_its_data_error() -> None:
+    loader = build_dos_loader(Rooms(4, broken=2), CONFIG, batch_size=4, seed=0, num_workers=1)
+    with pytest.raises(DataError, match="cannot make the DOS views") as caught:
+        list(loader)
+    assert caught.value.path == "room2"

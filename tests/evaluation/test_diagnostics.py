@@ -1,4 +1,5 @@
-"""Spectrum and effective rank (the collapse numbers) and the metrics.jsonl reader."""
+"""Spectrum and effective rank (the collapse numbers), the Zipf fit of prototype usage and the metrics.jsonl
+reader."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from pointdistill.errors import DataError
-from pointdistill.evaluation.diagnostics import effective_rank, feature_spectrum, read_metrics
+from pointdistill.evaluation.diagnostics import (
+    effective_rank,
+    feature_spectrum,
+    read_metrics,
+    total_variation,
+    usage_by_rank,
+    zipf_exponent,
+)
 
 
 def test_effective_rank_extremes():
@@ -47,3 +55,14 @@ def test_read_metrics(tmp_path):
         read_metrics(path)
     with pytest.raises(DataError, match="not found"):
         read_metrics(tmp_path / "missing.jsonl")
+
+
+def test_zipf_exponent_recovers_the_power_law_of_a_usage_curve() -> None:
+    ranks = np.arange(1, 257, dtype=np.float64)
+    zipf = ranks**-1.3 / (ranks**-1.3).sum()
+    shuffled = np.random.default_rng(0).permutation(zipf)  # the order of the prototypes does not matter
+    assert zipf_exponent(shuffled) == pytest.approx(1.3, abs=1e-9)
+    assert zipf_exponent(np.full(256, 1 / 256)) == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(zipf_exponent(np.eye(4)[0]))  # one used prototype: no line
+    assert (usage_by_rank(shuffled) == zipf).all()
+    assert total_variation(zipf, zipf) == 0.0 and total_variation(np.eye(3)[0], np.eye(3)[1]) == 1.0

@@ -15,7 +15,8 @@ from pointdistill.evaluation.common import options_dict, parse_options
 def test_every_protocol_has_the_interface(name):
     module = protocols.get_protocol(name)
     assert dataclasses.is_dataclass(module.Options) and callable(module.run)
-    assert module.HEADLINE in ("test_accuracy", "test_inst_miou", "effective_rank", "miou")
+    assert module.HEADLINE in ("test_accuracy", "test_inst_miou", "effective_rank", "miou", "effective_prototypes")
+    assert getattr(module, "BACKBONE", "object") in ("object", "scene", "method")
 
 
 def test_unknown_protocol_lists_the_known_ones():

@@ -77,6 +77,18 @@ def test_alpha_zero_is_ordinary_sinkhorn_with_uniform_prototype_mass() -> None:
         start += n
 
 
+def test_an_alpha_given_per_call_equals_a_sinkhorn_built_with_it() -> None:
+    """The alpha warm-up passes the exponent of the step; the configured one is used otherwise."""
+    logits, segment = views()
+    for rank in ("index", "usage"):
+        ramped = ZipfSinkhorn(K, alpha=1.3, rank=rank)(logits, segment, len(SIZES), temp=0.05, alpha=0.4)
+        built = ZipfSinkhorn(K, alpha=0.4, rank=rank)(logits, segment, len(SIZES), temp=0.05)
+        torch.testing.assert_close(ramped, built)
+    default = ZipfSinkhorn(K, alpha=1.3)
+    torch.testing.assert_close(default(logits, segment, len(SIZES), temp=0.05),
+                               default(logits, segment, len(SIZES), temp=0.05, alpha=1.3))
+
+
 def test_every_softmap_column_sums_to_one_over_its_view() -> None:
     logits, segment = views()
     for support in ("view", "batch"):

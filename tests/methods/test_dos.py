@@ -3,6 +3,8 @@ views, terms, prototypes and points, and a short pretraining run writes a checkp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,7 @@ from pointdistill.errors import ConfigError
 from pointdistill.losses.zipf_sinkhorn import zipf_prior
 from pointdistill.methods import build_method
 from pointdistill.methods.base import StepInfo
-from pointdistill.methods.dos import DOS, level_points
+from pointdistill.methods.dos import DOS, LOGGED_STATISTICS, level_points
 from pointdistill.training.engine import pretrain
 
 SMALL = ["dos.max_points=1500", "dos.num_prototypes=32", "dos.head_hidden_dim=64", "dos.head_bottleneck_dim=16",
@@ -113,6 +115,38 @@ def test_loss_equals_a_slow_loop(scenes) -> None:
     assert loss.item() == pytest.approx(slow_loss(method, batch, method.teacher_temp(INFO)), rel=1e-4)
     loss.backward()
     assert all(p.grad is None for p in method.teacher.parameters())
+
+
+def test_collapse_entropies_are_logged_as_defined(scenes) -> None:
+    method = make()
+    batch = batch_of(method, scenes)
+    _, logs = method.training_step(batch, INFO)
+    assert set(LOGGED_STATISTICS) <= set(logs) and logs["zipf_alpha"] == pytest.approx(1.3)
+    with torch.no_grad():
+        out = method.view_logits(batch)
+    for role, logits, temp in (("teacher", out.teacher, method.teacher_temp(INFO)),
+                               ("student", out.student, method.cfg.student_temp)):
+        probs = torch.softmax(logits.double() / temp, dim=1)
+        usage = probs.mean(dim=0)
+        assert logs[f"{role}_usage_entropy"] == pytest.approx(-(usage * usage.log()).sum().item(), rel=1e-4)
+        assert logs[f"{role}_point_entropy"] == pytest.approx(-(probs * probs.log()).sum(1).mean().item(), rel=1e-4)
+        assert 0 < logs[f"{role}_point_entropy"] < logs[f"{role}_usage_entropy"] <= math.log(32) + 1e-6
+
+
+def test_zipf_alpha_warms_up_from_ordinary_sinkhorn(scenes) -> None:
+    assert make().zipf_alpha(StepInfo(step=0, total_steps=100, steps_per_epoch=10)) == pytest.approx(1.3)
+    method = make("dos.zipf_alpha_warmup_epochs=2")
+    alphas = [method.zipf_alpha(StepInfo(step=s, total_steps=100, steps_per_epoch=10)) for s in (0, 5, 10, 20, 50)]
+    assert alphas == pytest.approx([0.0, 0.325, 0.65, 1.3, 1.3])
+    start = StepInfo(step=0, total_steps=100, steps_per_epoch=10)
+    batch = batch_of(method, scenes)
+    warming, logs = method.training_step(batch, start)
+    uniform, _ = make("dos.zipf_alpha=0").training_step(batch, start)
+    zipf, _ = make().training_step(batch, start)
+    assert logs["zipf_alpha"] == 0.0
+    assert warming.item() == pytest.approx(uniform.item(), rel=1e-6) and abs(warming.item() - zipf.item()) > 1e-4
+    with pytest.raises(ConfigError, match=r"dos\.zipf_alpha_warmup_epochs"):
+        make("dos.zipf_alpha_warmup_epochs=-1")
 
 
 def test_cluster_ablation_gives_a_finite_loss(scenes) -> None:

@@ -28,12 +28,16 @@ protocols:
   diagnose  collapse diagnostics: effective rank, spectrum, t-SNE, CLS attention, training curves
   sceneseg  scene semantic segmentation of a scene encoder: linear probe on the up-cast features (or -o
             mode=finetune), mIoU on every original point (headline: miou)
+  dos       DOS's own diagnostics on a DOS checkpoint: collapse entropies, prototype usage against the Zipf
+            prior (usage.png), softmap sharpness by prototype rank (sharpness.png), logged curves
+            (headline: effective_prototypes)
 
 examples:
   pointdistill evaluate svm --checkpoint runs/dcglr/checkpoints/last.pt --data modelnet40_normal_resampled --json
   pointdistill evaluate knn --checkpoint random --config dcglr-vit-tiny --data synthetic:shapes -o ks=[1,5]
   pointdistill evaluate diagnose --checkpoint runs/dcglr --data modelnet40_ply_hdf5_2048 --out plots/
   pointdistill evaluate sceneseg --checkpoint random --config scene-tiny --data rooms/ --json
+  pointdistill evaluate dos --checkpoint runs/dos-tiny --data rooms/ --out dos-plots/
 """
 
 
@@ -76,8 +80,16 @@ def _prepare_options(args: argparse.Namespace, module: Any, seed: int) -> Any:
     return options
 
 
+def _architecture(config: Any, backbone: str) -> str:
+    """What was evaluated: the object encoder, the scene encoder, or the method on its scene encoder."""
+    if backbone == "object":
+        return f"{config.encoder.name}/{config.encoder.preset}"
+    scene = f"scene/{config.scene_encoder.preset}"
+    return scene if backbone == "scene" else f"{config.method} on {scene}"
+
+
 def run(args: argparse.Namespace) -> int:
-    from pointdistill.api import load_encoder, load_scene_encoder
+    from pointdistill.api import load_encoder, load_method, load_scene_encoder
     from pointdistill.data.registry import open_dataset
 
     if args.config and args.checkpoint != "random":
@@ -85,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     module = get_protocol(args.protocol)
     seed = 0 if args.seed is None else args.seed
     options = _prepare_options(args, module, seed)
-    scene = getattr(module, "BACKBONE", "object") == "scene"
-    load = load_scene_encoder if scene else load_encoder
+    backbone = getattr(module, "BACKBONE", "object")
+    load = {"scene": load_scene_encoder, "method": load_method}.get(backbone, load_encoder)
     encoder = load(args.checkpoint, config=args.config, device=args.device, seed=seed)
     source = open_dataset(args.data, args.format, **_data_options(args.data_option))
     start = time.perf_counter()
@@ -96,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
         **result,
         "checkpoint": encoder.origin,
         "step": encoder.step,
-        "encoder": f"scene/{encoder.config.scene_encoder.preset}" if scene
-        else f"{encoder.config.encoder.name}/{encoder.config.encoder.preset}",
+        "encoder": _architecture(encoder.config, backbone),
         "encoder_seed": seed if encoder.origin == "random" else None,
         "data": str(args.data),
         "format": source.format,
@@ -150,7 +161,8 @@ def format_result(result: dict[str, Any]) -> str:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score an encoder with a downstream protocol (svm, knn, linear, fewshot, finetune, partseg, diagnose)",
+        help="score an encoder with a downstream protocol (svm, knn, linear, fewshot, finetune, partseg, diagnose, "
+        "sceneseg, dos)",
         description="Score a checkpoint (or a random encoder) with a downstream protocol.",
         epilog=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -136,7 +136,45 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return self.samples_per_rank - self.offset
 
 
-class ViewDataset(Dataset):
+class KeyedDataset(Dataset):
+    """Base of the datasets an :class:`EpochSampler` drives: ``dataset[(epoch, index)]`` (an int key means epoch 0)
+    is :meth:`item` of sample ``index`` of ``split``, whose randomness comes from :meth:`stream` alone.
+
+    :meth:`__getitems__` (how torch's DataLoader fetches a batch) returns the PointDistillError that stopped one of
+    the batch's samples instead of raising it, so that it leaves a worker whole (see the module notes); the loader's
+    collate function passes it through and :class:`ViewLoader` raises it.
+    """
+
+    def __init__(self, split: PointSplit, seed: int) -> None:
+        self.split = split
+        self.seed = _check_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def stream(self, epoch: int, index: int) -> np.random.Generator:
+        """The random stream of the sample at ``index`` in ``epoch``."""
+        return np.random.default_rng([self.seed, epoch, index])
+
+    def item(self, epoch: int, index: int) -> dict[str, Any]:
+        """The sample at a valid ``index`` in ``epoch``, as the collate function takes it."""
+        raise NotImplementedError
+
+    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        if not 0 <= index < len(self.split):
+            raise IndexError(index)
+        return self.item(epoch, index)
+
+    def __getitems__(self, keys: Sequence[tuple[int, int] | int]) -> list[dict[str, Any]] | PointDistillError:
+        """The samples of one batch, or the PointDistillError that stopped one (returned, not raised)."""
+        try:
+            return [self[key] for key in keys]
+        except PointDistillError as error:
+            return error
+
+
+class ViewDataset(KeyedDataset):
     """Turns a split into views: ``dataset[(epoch, index)]`` = ``transform(split[index], rng([seed, epoch, index]))``.
 
     The output is the transform's dict plus ``index`` (the requested index), ``sample_key`` (:func:`sample_key`) and
@@ -153,18 +191,10 @@ class ViewDataset(Dataset):
         skip_bad_samples: bool = False,
         max_skips: int = 100,
     ) -> None:
-        self.split = split
+        super().__init__(split, seed)
         self.transform = transform
-        self.seed = _check_seed(seed)
         self.skip_bad_samples = skip_bad_samples
         self.max_skips = max_skips
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def stream(self, epoch: int, index: int) -> np.random.Generator:
-        """The random stream of the sample at ``index`` in ``epoch``."""
-        return np.random.default_rng([self.seed, epoch, index])
 
     def _views(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
         sample = self.split[index]
@@ -174,10 +204,7 @@ class ViewDataset(Dataset):
             name = sample.get("name", f"sample {index}") if isinstance(sample, dict) else f"sample {index}"
             raise DataError(name, f"cannot make views: {error}") from None
 
-    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        if not 0 <= index < len(self.split):
-            raise IndexError(index)
+    def item(self, epoch: int, index: int) -> dict[str, Any]:
         attempts = min(len(self.split), self.max_skips + 1) if self.skip_bad_samples else 1
         failure: DataError | None = None
         for skipped in range(attempts):
@@ -199,14 +226,6 @@ class ViewDataset(Dataset):
             f"{attempts} consecutive samples from index {index} failed to load; last problem: "
             f"{failure.problem if failure else 'unknown'}",
         )
-
-    def __getitems__(self, keys: Sequence[tuple[int, int] | int]) -> list[dict[str, Any]] | PointDistillError:
-        """The samples of one batch (torch's DataLoader fetches batches through this), or the PointDistillError
-        that stopped one, returned instead of raised so that it leaves a worker intact (see the module notes)."""
-        try:
-            return [self[key] for key in keys]
-        except PointDistillError as error:
-            return error
 
 
 def collate(samples: Sequence[dict[str, Any]] | PointDistillError) -> dict[str, Any] | PointDistillError:

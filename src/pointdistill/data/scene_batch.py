@@ -15,7 +15,8 @@ other and ``offset`` [B] the cumulative end of each scene's points. A scene goes
 
 Randomness: sample ``index`` of ``epoch`` uses ``numpy.random.default_rng([seed, epoch, index])``, the per-sample
 stream of :mod:`pointdistill.data.loader`, so no two workers share a stream and the batches do not depend on the
-number of workers. A bad scene reaches the main process as its DataError (see :class:`SceneDataset.__getitems__`).
+number of workers. A bad scene reaches the main process as its DataError (see
+:class:`~pointdistill.data.loader.KeyedDataset`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from pointdistill.data.base import DatasetSource, Sample
-from pointdistill.data.loader import EpochSampler, ViewLoader, sample_key, seeded_loader
+from pointdistill.data.base import DatasetSource, PointSplit, Sample
+from pointdistill.data.loader import EpochSampler, KeyedDataset, ViewLoader, sample_key, seeded_loader
 from pointdistill.data.scene_transforms import SceneAugmentConfig, build_scene_augment
 from pointdistill.data.transforms import Transform, axis_index
 from pointdistill.errors import ConfigError, DataError, PointDistillError, TrainingError
@@ -133,7 +133,9 @@ class SceneBatch:
         return SceneBatch(**moved)
 
 
-def _feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
+def channel_feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
+    """The float32 [N, width] array of feature ``channel`` (a key of :data:`CHANNELS`) of a scene; a DataError
+    naming ``origin`` and the channels the scene has when it lacks the field."""
     key, width = CHANNELS[channel]
     value = sample.get(key)
     if not isinstance(value, np.ndarray):
@@ -143,7 +145,7 @@ def _feature(sample: Sample, channel: str, origin: str) -> np.ndarray:
     return value.reshape(len(value), width).astype(np.float32, copy=False)
 
 
-def _centre(points: np.ndarray, up: int, floor: bool) -> np.ndarray:
+def centre_points(points: np.ndarray, up: int, floor: bool) -> np.ndarray:
     """Shift the horizontal bounding-box centre to 0 and, with ``floor``, the lowest point to height 0."""
     low, high = points.min(axis=0), points.max(axis=0)
     shift = (low + high) / 2.0
@@ -175,11 +177,11 @@ def prepare_scene(
     """
     origin = origin or str(sample.get("name", "<scene>"))
     for channel in config.channels:
-        _feature(sample, channel, origin)
+        channel_feature(sample, channel, origin)
     up = axis_index(config.up)
     count = len(sample["points"])
     scene = dict(sample)
-    scene["points"] = _centre(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
+    scene["points"] = centre_points(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
     if train:
         scene = (augment or build_scene_augment(config.augment)).apply(scene, rng)
     generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
@@ -188,10 +190,10 @@ def prepare_scene(
     keep = kept.numpy()
     if train and config.max_points is not None:
         keep = keep[sphere_crop(scene["points"][keep], config.max_points, rng)]
-    scene["points"] = _centre(scene["points"][keep], up, floor=False)
+    scene["points"] = centre_points(scene["points"][keep], up, floor=False)
     item: dict[str, Any] = {
         "coord": scene["points"],
-        "feat": np.concatenate([_feature(scene, c, origin)[keep] if c != "coord" else scene["points"]
+        "feat": np.concatenate([channel_feature(scene, c, origin)[keep] if c != "coord" else scene["points"]
                                 for c in config.channels], axis=1),
         "index": keep.astype(np.int64),
         "name": str(sample.get("name", origin)),
@@ -206,7 +208,39 @@ def prepare_scene(
     return item
 
 
-class SceneDataset(Dataset):
+class SceneSplitDataset(KeyedDataset):
+    """Base of the scene datasets: each scene becomes an item by :meth:`prepare` from its own stream; a ValueError
+    on the way becomes a DataError naming the scene (its path under ``root`` when given), and the item gets the
+    scene's ``sample_key``."""
+
+    failure = "cannot prepare the scene"
+    """The start of the DataError's problem when :meth:`prepare` fails."""
+
+    def __init__(self, split: PointSplit, seed: int = 0, root: str | None = None) -> None:
+        super().__init__(split, seed)
+        self.root = root
+
+    def origin(self, sample: Sample, index: int) -> str:
+        """How errors name the scene."""
+        name = sample.get("name", index)
+        return f"{self.root}/{name}" if self.root else str(name)
+
+    def prepare(self, sample: Sample, rng: np.random.Generator, origin: str) -> dict[str, Any]:
+        """The item of one scene, all randomness from ``rng``."""
+        raise NotImplementedError
+
+    def item(self, epoch: int, index: int) -> dict[str, Any]:
+        sample = self.split[index]
+        origin = self.origin(sample, index)
+        try:
+            item = self.prepare(sample, self.stream(epoch, index), origin)
+        except ValueError as error:
+            raise DataError(origin, f"{self.failure}: {error}") from None
+        item["sample_key"] = sample_key(self.seed, epoch, index)
+        return item
+
+
+class SceneDataset(SceneSplitDataset):
     """Scenes of one split as :class:`SceneBatch` entries: ``dataset[(epoch, index)]`` (an int means epoch 0).
 
     ``train`` augments, samples one random point per voxel and crops to ``config.max_points``; otherwise the
@@ -215,37 +249,13 @@ class SceneDataset(Dataset):
     """
 
     def __init__(self, source: DatasetSource, split: str, config: SceneDataConfig, train: bool, seed: int = 0) -> None:
-        self.split = source.split(split)
-        self.root = str(source.root)
+        super().__init__(source.split(split), seed, str(source.root))
         self.config = config
         self.train = train
-        self.seed = int(seed)
         self.augment = build_scene_augment(config.augment)
 
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        if not 0 <= index < len(self.split):
-            raise IndexError(index)
-        sample = self.split[index]
-        origin = f"{self.root}/{sample.get('name', index)}"
-        rng = np.random.default_rng([self.seed, epoch, index])
-        try:
-            item = prepare_scene(sample, self.config, rng, self.train, self.augment, origin)
-        except ValueError as error:
-            raise DataError(origin, f"cannot prepare the scene: {error}") from None
-        item["sample_key"] = sample_key(self.seed, epoch, index)
-        return item
-
-    def __getitems__(self, keys: Sequence[tuple[int, int] | int]) -> list[dict[str, Any]] | PointDistillError:
-        """One batch's scenes, or the PointDistillError that stopped one, returned rather than raised so that it
-        leaves a worker whole (torch cannot rebuild a DataError from its text); the loader raises it."""
-        try:
-            return [self[key] for key in keys]
-        except PointDistillError as error:
-            return error
+    def prepare(self, sample: Sample, rng: np.random.Generator, origin: str) -> dict[str, Any]:
+        return prepare_scene(sample, self.config, rng, self.train, self.augment, origin)
 
 
 def _cat(items: Sequence[dict[str, Any]], key: str, dtype: torch.dtype) -> torch.Tensor:

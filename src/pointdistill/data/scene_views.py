@@ -1,6 +1,6 @@
 """DOS's views of a scene: two overlapping global crops, each augmented on its own and grid-masked.
 
-Per scene (in the data workers, numpy, one stream per sample as in :mod:`pointdistill.data.scene_batch`):
+Per scene (in the data workers, numpy, one stream per sample: :class:`~pointdistill.data.scene_batch.SceneSplitDataset`):
 
 1. centre the scene horizontally with its floor at height 0 and voxel-sample it at the encoder's grid (one random
    point per cell), so the views hold what the encoder would keep anyway;
@@ -25,14 +25,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from pointdistill.data.base import PointSplit
-from pointdistill.data.loader import EpochSampler, ViewLoader, sample_key, seeded_loader
-from pointdistill.data.scene_batch import _centre, _feature
+from pointdistill.data.loader import EpochSampler, ViewLoader, seeded_loader
+from pointdistill.data.scene_batch import SceneSplitDataset, centre_points, channel_feature
 from pointdistill.data.scene_transforms import SceneAugmentConfig, build_scene_augment
 from pointdistill.data.transforms import Transform, axis_index
-from pointdistill.errors import DataError, PointDistillError, TrainingError
+from pointdistill.errors import PointDistillError, TrainingError
 from pointdistill.ops.voxel import grid_sample
 
 NUM_VIEWS = 2
@@ -77,7 +76,7 @@ def make_dos_views(
     """The two views of one scene: ``coord`` (augmented), ``feat``, ``origin`` (pre-augmentation) and ``visible``."""
     up = axis_index(config.up)
     scene = {key: value for key, value in sample.items() if isinstance(value, np.ndarray)}
-    scene["points"] = _centre(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
+    scene["points"] = centre_points(np.asarray(sample["points"], dtype=np.float32), up, floor=True)
     generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
     kept = grid_sample(torch.from_numpy(scene["points"]), config.voxel_size, mode="random", generator=generator)[0]
     keep = kept.numpy()
@@ -90,10 +89,10 @@ def make_dos_views(
         crop = {key: value[rows] for key, value in scene.items() if len(value) == len(scene["points"])}
         original = crop["points"].copy()
         crop = augment.apply(crop, rng)
-        crop["points"] = _centre(crop["points"], up, floor=False)
+        crop["points"] = centre_points(crop["points"], up, floor=False)
         views.append({
             "coord": crop["points"].astype(np.float32),
-            "feat": np.concatenate([_feature(crop, c, origin) if c != "coord" else crop["points"]
+            "feat": np.concatenate([channel_feature(crop, c, origin) if c != "coord" else crop["points"]
                                     for c in config.channels], axis=1),
             "origin": original,
             "visible": grid_mask(original, config.mask_cell, config.mask_ratio, rng),
@@ -103,39 +102,20 @@ def make_dos_views(
     return views
 
 
-class DOSViewDataset(Dataset):
+class DOSViewDataset(SceneSplitDataset):
     """``dataset[(epoch, index)]``: the two views of scene ``index`` from the stream ``[seed, epoch, index]``."""
 
+    failure = "cannot make the DOS views"
+
     def __init__(self, split: PointSplit, config: DOSViewConfig, seed: int = 0) -> None:
-        self.split = split
+        super().__init__(split, seed)
         self.config = config
-        self.seed = int(seed)
         self.augment = build_scene_augment(config.augment)
 
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, key: tuple[int, int] | int) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        if not 0 <= index < len(self.split):
-            raise IndexError(index)
-        sample = self.split[index]
-        origin = str(sample.get("name", index))
+    def prepare(self, sample: dict[str, Any], rng: np.random.Generator, origin: str) -> dict[str, Any]:
         for channel in self.config.channels:
-            _feature(sample, channel, origin)
-        rng = np.random.default_rng([self.seed, epoch, index])
-        try:
-            views = make_dos_views(sample, self.config, rng, self.augment, origin)
-        except ValueError as error:
-            raise DataError(origin, f"cannot make the DOS views: {error}") from None
-        return {"views": views, "sample_key": sample_key(self.seed, epoch, index)}
-
-    def __getitems__(self, keys: Sequence[tuple[int, int] | int]) -> list[dict[str, Any]] | PointDistillError:
-        """One batch's scenes, or the PointDistillError that stopped one (returned so it leaves a worker whole)."""
-        try:
-            return [self[key] for key in keys]
-        except PointDistillError as error:
-            return error
+            channel_feature(sample, channel, origin)
+        return {"views": make_dos_views(sample, self.config, rng, self.augment, origin)}
 
 
 def collate_dos_views(items: Sequence[dict[str, Any]] | PointDistillError) -> dict[str, torch.Tensor] | PointDistillError:

@@ -3,6 +3,9 @@
 A collapsed self-distillation run maps every shape to (nearly) the same vector: the covariance of its features then
 has one or a few non-zero eigenvalues followed by a cliff, and the effective rank falls towards 1. These are cheap
 enough to report with every frozen-feature evaluation.
+
+Prototype usage (DOS's Zipf prior): :func:`zipf_exponent` fits the power law of a usage curve, and
+:func:`total_variation` measures how far it lies from the prior.
 """
 
 from __future__ import annotations
@@ -51,6 +54,29 @@ def effective_rank(eigenvalues: np.ndarray) -> float:
         return 0.0
     p = eigenvalues[eigenvalues > 0] / total
     return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def usage_by_rank(usage: np.ndarray) -> np.ndarray:
+    """A prototype usage vector [K] sorted from the most to the least used."""
+    return np.sort(np.asarray(usage, dtype=np.float64))[::-1]
+
+
+def zipf_exponent(usage: np.ndarray) -> float:
+    """alpha of the least-squares line ``log u_k = c - alpha log k`` through the usage sorted by rank (unused
+    prototypes left out): the Zipf prior ``k^-alpha`` gives alpha, uniform usage 0. NaN with fewer than two used
+    prototypes."""
+    ranked = usage_by_rank(usage)
+    ranks = np.arange(1, len(ranked) + 1, dtype=np.float64)
+    used = ranked > 0
+    if used.sum() < 2:
+        return float("nan")
+    slope = np.polyfit(np.log(ranks[used]), np.log(ranked[used]), 1)[0]
+    return float(-slope)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Half the L1 distance of two distributions of one length: 0 when equal, 1 when disjoint."""
+    return float(0.5 * np.abs(np.asarray(p, dtype=np.float64) - np.asarray(q, dtype=np.float64)).sum())
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """Diagnostic pictures as PNG files: training curves, t-SNE, feature spectrum, CLS attention, confusion matrix,
-a segmented scene.
+a segmented scene, and DOS's prototype usage against its Zipf prior and softmap sharpness by prototype rank.
 
 Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg renderer, never through ``pyplot``:
 drawing needs no display, works in threads and tests, and neither switches the user's backend nor leaves global
@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from pointdistill.evaluation.diagnostics import effective_rank, feature_spectrum
+from pointdistill.evaluation.diagnostics import effective_rank, feature_spectrum, usage_by_rank
 
 _DPI = 130
 _CURVE_GROUPS = (("loss", "Loss"), ("entropy", "Entropy (nats)"), ("accuracy", "Online probe accuracy (%)"))
@@ -272,4 +272,68 @@ def plot_scene_segmentation(
                for i in present if i >= 0]
     figure.legend(handles=handles, loc="lower center", ncol=min(8, max(1, len(handles))), fontsize=8,
                   frameon=False)
+    return _save(figure, path)
+
+
+_USAGE_FLOOR = 1e-12
+"""Usage below this (a prototype no point is assigned to) is drawn at it: a log axis cannot show 0."""
+
+
+def plot_prototype_usage(
+    usage: dict[str, np.ndarray],
+    prior: np.ndarray,
+    path: str | Path,
+    *,
+    alpha: float,
+    title: str = "Prototype usage against the Zipf prior",
+) -> Path:
+    """Each usage curve (name -> usage [K] in any order, summing to 1) sorted from the most to the least used
+    prototype, against the prior ``w_k`` (rank order) and uniform usage 1/K, on log-log axes.
+
+    The prior is a straight line of slope -alpha. Usage that follows it means the prototypes organised around the
+    power law; a flat curve is near-uniform usage (no head prototypes); a cliff is prototypes left unused.
+    """
+    figure = Figure(figsize=(6.5, 4.6))
+    axes = figure.add_subplot(1, 1, 1)
+    ranks = np.arange(1, len(prior) + 1)
+    axes.loglog(ranks, np.asarray(prior, dtype=np.float64), color="black", linewidth=1.6,
+                label=f"Zipf prior k^-{alpha:g}")
+    axes.loglog(ranks, np.full(len(ranks), 1.0 / len(ranks)), color="grey", linestyle="--", linewidth=1.0,
+                label="uniform 1/K")
+    for name, values in usage.items():
+        ranked = np.clip(usage_by_rank(values), _USAGE_FLOOR, None)
+        axes.loglog(np.arange(1, len(ranked) + 1), ranked, linewidth=1.4, label=name)
+    axes.set_xlabel("prototype rank by usage")
+    axes.set_ylabel("share of the points' assignment mass")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_softmap_sharpness(
+    sharpness: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    title: str = "Softmap sharpness by prototype rank",
+) -> Path:
+    """Each prototype's normalised softmap entropy (entropy over a view's points / log of the view's point count:
+    1 is uniform over the view, 0 a single point), one curve per entry of ``sharpness`` (name -> [K], already in
+    rank order: the most used prototype, or the one of the largest prior weight, first), against the rank on a log
+    axis.
+
+    Zipf-Sinkhorn gives head prototypes (high rank) broad softmaps and tail prototypes peaked ones, so a teacher that
+    follows the prior falls from left to right.
+    """
+    figure = Figure(figsize=(6.5, 4.6))
+    axes = figure.add_subplot(1, 1, 1)
+    for name, values in sharpness.items():
+        values = np.asarray(values, dtype=np.float64)
+        axes.semilogx(np.arange(1, len(values) + 1), values, linewidth=1.0, marker="o", markersize=2, label=name)
+    axes.set_ylim(0.0, 1.02)
+    axes.set_xlabel("prototype rank (by teacher usage, unless the curve says otherwise)")
+    axes.set_ylabel("softmap entropy / log(points in view)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=10)
     return _save(figure, path)

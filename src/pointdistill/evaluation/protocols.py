@@ -31,6 +31,7 @@ PROTOCOLS = {
     "partseg": "pointdistill.evaluation.partseg",
     "diagnose": "pointdistill.evaluation.diagnose",
     "sceneseg": "pointdistill.evaluation.sceneseg",
+    "dos": "pointdistill.evaluation.dos_diagnose",
 }
 
 

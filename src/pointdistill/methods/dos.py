@@ -17,6 +17,12 @@ Sinkhorn); ``student_input=mask_token`` feeds the student the full view with the
 points and supervises all points (Sonata's naive masked distillation); ``zipf_alpha=0`` is ordinary Sinkhorn.
 
 The teacher stays in eval mode (no drop-path noise in targets); downstream features come from its encoder.
+
+One optimiser step is the same however its global batch is split over processes and accumulated micro-batches:
+views and masks follow each scene's stream, the student's drop-path and order shuffles each view's key, the loss is a
+mean over scenes, and the usage ranking is a step statistic. Two options balance over more than one view and so
+depend on the split: ``sinkhorn_support=batch`` and ``target=cluster`` balance over the views of all processes but
+within each accumulated micro-batch.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pointdistill.data.scene_batch import CHANNELS
 from pointdistill.data.scene_transforms import SceneAugmentConfig
 from pointdistill.data.scene_views import DOSViewConfig, build_dos_loader
 from pointdistill.errors import ConfigError, TrainingError
+from pointdistill.losses.entropy import assignment_statistics, entropy
 from pointdistill.losses.sinkhorn import SinkhornKnopp
 from pointdistill.losses.softmap import ClusterLoss, SoftmapLoss
 from pointdistill.losses.zipf_sinkhorn import ZipfSinkhorn
@@ -43,8 +50,13 @@ from pointdistill.models.heads import ProjectionHead
 from pointdistill.models.scene import build_scene_encoder
 from pointdistill.models.scene.pooling import segment_mean
 from pointdistill.models.scene.ptv3 import SceneEncoder
+from pointdistill.models.stochastic import sample_keys
 from pointdistill.ops.radius_match import nearest_within
-from pointdistill.utils.schedules import momentum_schedule
+from pointdistill.ops.random import derive_keys
+from pointdistill.utils.schedules import epochs_to_steps, linear_warmup, momentum_schedule
+
+_VIEW_KEY_SALT = 7_001
+"""Salt of the per-view keys derived from each scene's ``sample_key`` (the student's drop-path and order shuffles)."""
 
 
 @dataclass
@@ -57,7 +69,9 @@ class DOSConfig:
     ``warmup_teacher_temp`` -> ``teacher_temp`` over the first ``warmup_teacher_temp_fraction`` of the steps;
     ``student_temp``; EMA cosine ``ema_momentum`` -> ``ema_momentum_end``. Zipf-Sinkhorn: ``zipf_alpha``,
     ``sinkhorn_iterations``, ``prototype_rank`` (index | usage, EMA ``usage_momentum``), ``sinkhorn_support``
-    (view | batch). Ablations: ``target`` (softmap | cluster), ``student_input`` (drop | mask_token)."""
+    (view | batch), ``zipf_alpha_warmup_epochs``: the exponent rises linearly from 0 (ordinary Sinkhorn) to
+    ``zipf_alpha`` over that many epochs of the schedule (0, the default, is the paper's fixed exponent). Ablations:
+    ``target`` (softmap | cluster), ``student_input`` (drop | mask_token)."""
 
     view_fraction: tuple[float, float] = (0.4, 1.0)
     max_points: int = 65536
@@ -78,6 +92,7 @@ class DOSConfig:
     ema_momentum: float = 0.994
     ema_momentum_end: float = 1.0
     zipf_alpha: float = 1.3
+    zipf_alpha_warmup_epochs: float = 0.0
     sinkhorn_iterations: int = 3
     prototype_rank: Literal["index", "usage"] = "index"
     usage_momentum: float = 0.9
@@ -112,6 +127,45 @@ def level_points(pyramid: Any, origin: torch.Tensor, level: int) -> tuple[torch.
     counts = torch.diff(offset, prepend=offset.new_zeros(1))
     view = torch.repeat_interleave(torch.arange(len(counts), device=offset.device), counts)
     return segment_mean(origin.float(), cell, len(view)), view
+
+
+@dataclass
+class ViewLogits:
+    """Loss-level logits of a batch of views with every point's original coordinate and view: the teacher's on all
+    points of the full views, the student's on the points of its input."""
+
+    teacher: torch.Tensor
+    teacher_origin: torch.Tensor
+    teacher_view: torch.Tensor
+    student: torch.Tensor
+    student_origin: torch.Tensor
+    student_view: torch.Tensor
+
+    def match(self, cross: bool, radius: float) -> torch.Tensor:
+        """Each student point's teacher point [M] in its own view (``cross``: in the other view of its scene)
+        nearest on original coordinates within ``radius``, -1 where there is none."""
+        partner = self.student_view ^ 1 if cross else self.student_view
+        return nearest_within(self.student_origin, partner, self.teacher_origin, self.teacher_view, radius)
+
+
+def view_keys(batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """One key per view [2B] in the batch's scene-major view order, or None for a batch without ``sample_key``."""
+    keys = batch.get("sample_key")
+    if keys is None:
+        return None
+    views = len(batch["offset"]) // len(keys)
+    return torch.stack([derive_keys(keys, _VIEW_KEY_SALT + view) for view in range(views)], dim=1).reshape(-1)
+
+
+LOGGED_STATISTICS = ("loss_same_view", "loss_cross_view", "matched_same", "matched_cross", "teacher_entropy",
+                     "teacher_point_entropy", "teacher_usage_entropy", "student_point_entropy",
+                     "student_usage_entropy")
+"""What :meth:`DOS.training_step` logs per micro-batch besides the schedules: the two loss terms, the share of
+student points matched in each, and the collapse detectors: ``teacher_entropy`` is the mean entropy of the
+same-view targets (softmaps: per prototype and view over points, at most log N); the ``*_point_entropy`` are the
+mean entropy of each loss-level point's assignment ``softmax(logits / temp)`` over the K prototypes, the
+``*_usage_entropy`` the entropy of the mean assignment (prototype usage; log K when every prototype is used
+equally). One-prototype collapse drives both usage and point entropy to 0; uniform collapse keeps both at log K."""
 
 
 @register_method("dos", DOSConfig)
@@ -164,22 +218,44 @@ class DOS(Method):
             return cfg.teacher_temp
         return cfg.warmup_teacher_temp + (cfg.teacher_temp - cfg.warmup_teacher_temp) * info.step / warmup
 
+    def zipf_alpha(self, info: StepInfo) -> float:
+        """The Zipf prior's exponent at this step: ``zipf_alpha``, or its linear warm-up from 0."""
+        warmup = epochs_to_steps(self.cfg.zipf_alpha_warmup_epochs, info.steps_per_epoch)
+        return linear_warmup(0.0, self.cfg.zipf_alpha, warmup)(info.step)
+
     def ema_momentum(self, info: StepInfo) -> float:
         return momentum_schedule(self.cfg.ema_momentum, self.cfg.ema_momentum_end, max(1, info.total_steps))(info.step)
 
     def student_forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Student logits, original coordinates and view ids at the loss level."""
-        if self.cfg.student_input == "drop":
-            logits, pyramid = self.student(batch["student_coord"], batch["student_feat"], batch["student_offset"])
-            origin = batch["origin"][batch["student_rows"]]
-        else:
-            logits, pyramid = self.student(batch["coord"], batch["feat"], batch["offset"], mask=~batch["visible"])
-            origin = batch["origin"]
+        """Student logits, original coordinates and view ids at the loss level. Drop-path and the order shuffles
+        draw per view from keys derived from the scene's ``sample_key``, so a view is encoded the same in any
+        batch split (data parallelism, accumulation)."""
+        with sample_keys(view_keys(batch)):
+            if self.cfg.student_input == "drop":
+                logits, pyramid = self.student(batch["student_coord"], batch["student_feat"],
+                                               batch["student_offset"])
+                origin = batch["origin"][batch["student_rows"]]
+            else:
+                logits, pyramid = self.student(batch["coord"], batch["feat"], batch["offset"],
+                                               mask=~batch["visible"])
+                origin = batch["origin"]
         return (logits, *level_points(pyramid, origin, self.cfg.loss_level))
 
-    def make_targets(self, logits: torch.Tensor, segment: torch.Tensor, views: int, temp: float) -> torch.Tensor:
+    def view_logits(self, batch: dict[str, torch.Tensor]) -> ViewLogits:
+        """The teacher's (no gradient) and the student's loss-level logits of a collated batch of views."""
+        if "student_coord" not in batch:
+            raise TrainingError(f"DOS batch has no student views (keys: {sorted(batch)}); use DOS.build_loader")
+        with torch.no_grad():
+            teacher, pyramid = self.teacher(batch["coord"], batch["feat"], batch["offset"])
+            teacher_origin, teacher_view = level_points(pyramid, batch["origin"], self.cfg.loss_level)
+        return ViewLogits(teacher, teacher_origin, teacher_view, *self.student_forward(batch))
+
+    def make_targets(self, logits: torch.Tensor, segment: torch.Tensor, views: int, temp: float,
+                     alpha: float | None = None) -> torch.Tensor:
+        """Teacher targets of matched logits: Zipf-Sinkhorn softmaps (exponent ``alpha``, default the configured
+        one), or per-point Sinkhorn clusters for ``target=cluster``."""
         if self.cfg.target == "softmap":
-            return self.targets(logits, segment, views, temp)
+            return self.targets(logits, segment, views, temp, alpha)
         return self.cluster_targets(logits, temp)
 
     @torch.no_grad()
@@ -193,34 +269,34 @@ class DOS(Method):
         return total / max(1, present * targets.shape[1])
 
     def training_step(self, batch: dict[str, torch.Tensor], info: StepInfo) -> tuple[torch.Tensor, dict[str, float]]:
-        if "student_coord" not in batch:
-            raise TrainingError(f"DOS batch has no student views (keys: {sorted(batch)}); use DOS.build_loader")
         cfg = self.cfg
-        temp = self.teacher_temp(info)
+        temp, alpha = self.teacher_temp(info), self.zipf_alpha(info)
         views = len(batch["offset"])
-        with torch.no_grad():
-            teacher_logits, pyramid = self.teacher(batch["coord"], batch["feat"], batch["offset"])
-            teacher_origin, teacher_view = level_points(pyramid, batch["origin"], cfg.loss_level)
-        student_logits, student_origin, student_view = self.student_forward(batch)
+        out = self.view_logits(batch)
         terms = {}
         matched = {}
-        for name, partner in (("same", student_view), ("cross", student_view ^ 1)):
-            match = nearest_within(student_origin, partner, teacher_origin, teacher_view, cfg.match_radius)
+        for name, cross in (("same", False), ("cross", True)):
+            match = out.match(cross, cfg.match_radius)
             keep = match >= 0
-            segment = student_view[keep]
-            targets = self.make_targets(teacher_logits[match[keep]].float(), segment, views, temp)
-            terms[name] = self.distillation(targets, student_logits[keep], segment, views).sum() * (2 / views)
+            segment = out.student_view[keep]
+            targets = self.make_targets(out.teacher[match[keep]].float(), segment, views, temp, alpha)
+            terms[name] = self.distillation(targets, out.student[keep], segment, views).sum() * (2 / views)
             matched[name] = keep.float().mean()
             if name == "same":
-                entropy = self.target_entropy(targets, segment, views)
+                softmap_entropy = self.target_entropy(targets, segment, views)
         loss = cfg.same_view_weight * terms["same"] + cfg.cross_view_weight * terms["cross"]
+        collapse = []
+        for logits, tau in ((out.teacher, temp), (out.student, cfg.student_temp)):
+            point_entropy, usage = assignment_statistics(logits, tau)
+            collapse += [point_entropy.mean(), entropy(usage / max(1, len(logits)))]
         stats = torch.stack([terms["same"].detach(), terms["cross"].detach(), matched["same"], matched["cross"],
-                             entropy]).tolist()
-        logs = dict(zip(("loss_same_view", "loss_cross_view", "matched_same", "matched_cross", "teacher_entropy"),
-                        stats))
-        logs["student_points"] = float(len(student_logits))
+                             softmap_entropy, *collapse]).tolist()
+        logs = dict(zip(LOGGED_STATISTICS, stats))
+        logs["student_points"] = float(len(out.student))
         logs["teacher_temp"] = temp
         logs["ema_momentum"] = self.ema_momentum(info)
+        if cfg.target == "softmap":
+            logs["zipf_alpha"] = alpha
         return loss, logs
 
     @torch.no_grad()
@@ -256,6 +332,8 @@ def validate_dos_config(cfg: DOSConfig, encoder: SceneEncoder) -> None:
             fail(key, f"must be in [0, 1], got {getattr(cfg, key)}")
     if cfg.zipf_alpha < 0:
         fail("zipf_alpha", f"must be >= 0, got {cfg.zipf_alpha}")
+    if cfg.zipf_alpha_warmup_epochs < 0:
+        fail("zipf_alpha_warmup_epochs", f"must be >= 0, got {cfg.zipf_alpha_warmup_epochs}")
     if cfg.same_view_weight < 0 or cfg.cross_view_weight < 0:
         fail("same_view_weight", "loss weights must be >= 0")
     choices = {"prototype_rank": ("index", "usage"), "sinkhorn_support": ("view", "batch"),

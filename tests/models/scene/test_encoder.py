@@ -85,13 +85,15 @@ def test_forward_backward_gives_finite_gradients_for_every_parameter() -> None:
     assert encoder.stem.mask_token.grad.abs().sum() > 0
 
 
-def test_eval_is_deterministic_and_training_shuffles_the_orders() -> None:
+def test_eval_is_deterministic_and_training_shuffles_the_orders_per_scene() -> None:
     encoder = small_encoder()
     encoder.eval()
-    assert {encoder.level_orders() for _ in range(5)} == {encoder.orders}
+    assert encoder.order_choice(3, torch.device("cpu")) is None
     encoder.train()
     torch.manual_seed(1)
-    assert len({encoder.level_orders() for _ in range(20)}) > 1
+    choice = encoder.order_choice(20, torch.device("cpu"))
+    assert (choice.sort(dim=1).values == torch.arange(4)).all()  # a permutation of the four orders per scene
+    assert len({tuple(row) for row in choice.tolist()}) > 1
     assert [block.drop_path.drop_prob for stage in small_encoder(drop_path=0.3).stages for block in stage] == (
         pytest.approx([0.0, 0.1, 0.2, 0.3])
     )
@@ -128,3 +130,17 @@ def test_stochastic_depth_follows_each_scene_key_not_its_batch() -> None:
     with sample_keys(torch.tensor([5])):
         alone = encoder(coord[:200], feat[:200], offset[:1]).upcast()
     torch.testing.assert_close(together[:200], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_order_shuffles_and_stochastic_depth_follow_each_scene_key_not_its_batch() -> None:
+    encoder = small_encoder(drop_path=0.5).train()
+    assert encoder.shuffle_orders
+    coord, feat, offset = scenes(200, 90)
+    with sample_keys(torch.tensor([5, 7])):
+        together = encoder(coord, feat, offset).upcast()
+    with sample_keys(torch.tensor([7])):
+        alone = encoder(coord[200:], feat[200:], offset[1:] - 200).upcast()
+    with sample_keys(torch.tensor([8])):
+        other_key = encoder(coord[200:], feat[200:], offset[1:] - 200).upcast()
+    torch.testing.assert_close(together[200:], alone, atol=1e-5, rtol=1e-4)
+    assert (other_key - alone).abs().max() > 1e-3

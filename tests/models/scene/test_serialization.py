@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pointdistill.models.scene.serialization import ORDERS, batch_depth, encode, hilbert_code, serialize
+from pointdistill.models.scene.serialization import (
+    ORDERS,
+    batch_depth,
+    encode,
+    hilbert_code,
+    scene_sequence,
+    serialize,
+)
 
 
 def reference_z(x: int, y: int, z: int, depth: int) -> int:
@@ -111,3 +118,18 @@ def test_orders_are_permutations_with_inverses_and_scenes_stay_contiguous() -> N
 def test_depth_limit_is_enforced() -> None:
     with pytest.raises(ValueError, match="bits"):
         batch_depth(torch.tensor([[1 << 16, 0, 0]]))
+
+
+def test_each_scene_can_follow_its_own_order() -> None:
+    generator = torch.Generator().manual_seed(4)
+    sizes = (40, 25, 33)
+    grid = torch.cat([torch.randint(0, 2 ** (3 + i), (n, 3), generator=generator) for i, n in enumerate(sizes)])
+    batch = torch.repeat_interleave(torch.arange(3), torch.tensor(sizes))
+    choice = torch.tensor([2, 0, 3])
+    mixed = scene_sequence(grid, batch, 3, ORDERS, choice)
+    start = 0
+    for scene, n in enumerate(sizes):
+        alone = serialize(grid, batch, 3, (ORDERS[int(choice[scene])],)).order[0]
+        expected = alone[(batch[alone] == scene)]
+        assert torch.equal(mixed[start : start + n], expected)
+        start += n

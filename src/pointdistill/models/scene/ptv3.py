@@ -6,13 +6,16 @@ blocks -> [grid pooling -> stage s blocks] ... and returns a :class:`ScenePyrami
 A block is pre-norm: ``x = x + CPE(x)``; ``x = x + DropPath(Attn(LN(x)))``; ``x = x + DropPath(MLP(LN(x)))`` with
 CPE = submanifold 3x3x3 conv -> Linear -> LayerNorm (``position="rope"`` drops the CPE and rotates queries and keys
 by the grid position instead). Block i of a stage attends in serialisation order ``orders[i % 4]`` of its level; in
-training the four orders are shuffled at every serialisation (after the stem and after every pooling), in eval they
-are not, so evaluation is deterministic (Pointcept shuffles in eval too).
+training the four orders are shuffled at every serialisation (after the stem and after every pooling) for each
+scene on its own (one draw per scene, keyed like stochastic depth below), in eval they are not, so evaluation is
+deterministic (Pointcept shuffles once per batch, and in eval too).
 
 Stochastic depth rises linearly from 0 to ``drop_path`` over all blocks of all stages and drops a residual branch
 for a whole *scene* (one draw per scene, from :func:`~pointdistill.models.stochastic.sample_keys` when a method
 sets keys). Pointcept's timm DropPath on [N, C] features drops single points instead; per scene is stochastic
-depth proper and keeps a scene's draw independent of its batch.
+depth proper and keeps a scene's draw independent of its batch. The same holds for the order shuffles, so with keys
+a scene is encoded in training exactly as it would be alone or in any other batch (a data-parallel or accumulated
+step equals one large batch).
 
 Nothing crosses scenes: grid cells are per scene, curve codes and patches are per scene, neighbour keys and pooling
 cells carry the scene index, so a batch of scenes computes (in eval) what each scene computes alone.
@@ -107,10 +110,10 @@ class SceneBlock(nn.Module):
         self.drop_path = SceneDropPath(drop_path)
 
     def layout(self, level: SceneLevel) -> PatchLayout:
-        """This block's patches on ``level`` (cached per level, order and patch size)."""
+        """This block's patches on ``level`` (cached per level, order slot and patch size)."""
         slot = self.order_index % len(level.orders)
         return level.cached(
-            ("patches", level.orders[slot], self.patch_size),
+            ("patches", slot, self.patch_size),
             lambda: patch_layout(level.sequence(slot), level.counts, self.patch_size),
         )
 
@@ -216,11 +219,18 @@ class SceneEncoder(nn.Module):
         """Channels of the full up-cast (the linear-probe feature): the sum of the widths."""
         return sum(self.widths)
 
-    def level_orders(self) -> tuple[str, ...]:
-        """The orders of one serialisation: shuffled in training (when enabled), fixed in eval."""
-        if self.training and self.shuffle_orders:
-            return tuple(self.orders[i] for i in torch.randperm(len(self.orders)).tolist())
-        return self.orders
+    def order_choice(self, num_scenes: int, device: torch.device) -> torch.Tensor | None:
+        """Each scene's shuffle of the orders for one serialisation, [num_scenes, len(orders)] (None: the fixed
+        sequence, in eval or without ``shuffle_orders``). Drawn per scene from its key under
+        :func:`~pointdistill.models.stochastic.sample_keys`, else from torch's generator."""
+        if not (self.training and self.shuffle_orders):
+            return None
+        keyed = [per_sample_uniform(num_scenes) for _ in self.orders]
+        if keyed[0] is None:
+            draws = torch.rand(num_scenes, len(self.orders), device=device)
+        else:
+            draws = torch.stack(keyed, dim=1).to(device)
+        return torch.argsort(draws, dim=1)
 
     def forward(
         self,
@@ -247,13 +257,14 @@ class SceneEncoder(nn.Module):
             raise ValueError(f"grid_coord must be [{points}, 3], got {list(grid_coord.shape)}")
         if mask is not None and mask.shape != (points,):
             raise ValueError(f"mask must be [{points}] bool, got {list(mask.shape)}")
-        level = SceneLevel(coord, grid_coord.long(), batch, offset, self.level_orders())
+        level = SceneLevel(coord, grid_coord.long(), batch, offset, self.orders,
+                           self.order_choice(offset.shape[0], coord.device))
         x = self.stem(feat, None if mask is None else mask.bool())
         feats, coords, offsets, parents = [], [], [], []
         for stage, blocks in enumerate(self.stages):
             if stage:
                 x, level, parent = self.pools[stage - 1](x, level)
-                level.orders = self.level_orders()
+                level.orders, level.choice = self.orders, self.order_choice(level.num_scenes, x.device)
                 parents.append(parent)
             for block in blocks:
                 x = block(x, level)

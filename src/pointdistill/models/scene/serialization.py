@@ -11,6 +11,9 @@ and orders every scene by its curve. The z-order puts bit i of x at 3i+2, y at 3
 Skilling's transform ("Programming the Hilbert curve", 2004) on whole integer tensors: a loop over the bits and the
 three axes, never over points.
 
+In training every scene of a batch may follow its own order (:func:`scene_sequence`): the codes of all orders share
+the packing, so a code of one order in one scene and of another order in the next still sort scene by scene.
+
 One refinement over Pointcept: the Hilbert curve of each scene is taken at that *scene's own* depth. A Hilbert curve
 of depth d+1 restricted to its first octant is the depth-d curve with permuted axes, so a batch-wide depth would
 make a scene's order (and therefore its patches and features) depend on the other scenes of its batch. The z-order
@@ -141,3 +144,19 @@ def serialize(
         sorts.append(order)
         inverses.append(inverse)
     return Serialization(tuple(orders), codes, sorts, inverses)
+
+
+@torch.no_grad()
+def scene_sequence(
+    grid: torch.Tensor, batch: torch.Tensor, num_scenes: int, orders: tuple[str, ...], choice: torch.Tensor
+) -> torch.Tensor:
+    """Sort order [N] (sequence position -> point) when scene s follows ``orders[choice[s]]`` (``choice``
+    [num_scenes]): each point's code is computed once, in its scene's order, so this costs one order's codes."""
+    depth = batch_depth(grid)
+    point_depth = scene_depths(grid, batch, num_scenes)[batch]
+    pick = choice.to(batch.device)[batch]
+    code = torch.empty_like(batch, dtype=torch.long)
+    for index in torch.unique(choice).tolist():
+        rows = (pick == index).nonzero().squeeze(1)
+        code[rows] = encode(grid[rows], batch[rows], orders[index], depth, point_depth[rows])
+    return torch.argsort(code, stable=True)

@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 
 import torch
 
-from pointdistill.models.scene.serialization import ORDERS, Serialization, serialize
+from pointdistill.models.scene.serialization import ORDERS, Serialization, scene_sequence, serialize
 
 T = TypeVar("T")
 
@@ -56,14 +56,17 @@ def grid_from_coord(coord: torch.Tensor, batch: torch.Tensor, num_scenes: int, g
 
 @dataclass
 class SceneLevel:
-    """One resolution of a batch of scenes (see the module docstring); ``orders`` lists the serialisation orders in
-    the sequence the blocks of this level use them (block i takes ``orders[i % len(orders)]``)."""
+    """One resolution of a batch of scenes (see the module docstring). ``orders`` lists the serialisation orders;
+    block i of the level takes slot ``i % len(orders)``: order ``orders[slot]`` in every scene when ``choice`` is
+    None, else ``orders[choice[s, slot]]`` in scene s (``choice`` [num_scenes, len(orders)]: each scene's own
+    shuffle, drawn in training)."""
 
     coord: torch.Tensor
     grid: torch.Tensor
     batch: torch.Tensor
     offset: torch.Tensor
     orders: tuple[str, ...] = ORDERS
+    choice: torch.Tensor | None = None
     cache: dict[object, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -90,9 +93,12 @@ class SceneLevel:
         return self.cached("serialization", lambda: serialize(self.grid, self.batch, self.num_scenes, self.orders))
 
     def sequence(self, slot: int) -> torch.Tensor:
-        """Sort order [N] of ``orders[slot]``, computed only for the orders some block uses (a one-block stage
-        needs one curve, not four)."""
+        """Sort order [N] of ``slot``, computed only for the slots some block uses (a one-block stage needs one
+        curve, not four)."""
+        if self.choice is not None:
+            return self.cached(("sequence", slot), lambda: scene_sequence(
+                self.grid, self.batch, self.num_scenes, self.orders, self.choice[:, slot]))
         name = self.orders[slot]
         return self.cached(
-            ("sequence", name), lambda: serialize(self.grid, self.batch, self.num_scenes, (name,)).order[0]
+            ("sequence", slot), lambda: serialize(self.grid, self.batch, self.num_scenes, (name,)).order[0]
         )
