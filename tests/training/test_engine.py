@@ -328,3 +328,23 @@ def test_training_time_continues_over_a_resumed_run(tmp_path: Path) -> None:
     records = [r for r in read_metrics(tmp_path) if "probe/value" in r]
     assert [r["step"] for r in records] == [0, 1, 2, 3, 4, 5]
     assert [r["train_wall_min"] for r in records] == sorted(r["train_wall_min"] for r in records)
+
+
+class RandomProbe(SlowProbe):
+    """A callback that draws from the global torch generator, as a probe with random sampling would."""
+
+    def on_step_end(self, step: int, method: Method, training: Any) -> dict[str, float]:
+        return {"probe/value": float(torch.rand(5).sum())}
+
+
+def seeded_toy(dropout: float) -> ToyMethod:
+    torch.manual_seed(0)
+    return ToyMethod(dropout=dropout)
+
+
+def test_probing_does_not_change_the_training(tmp_path: Path) -> None:
+    run(tmp_path / "plain", "train.max_steps=6", method=seeded_toy(0.5))
+    run(tmp_path / "probed", "train.max_steps=6", method=seeded_toy(0.5), callbacks=[RandomProbe()])
+    plain = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["method"]
+    probed = load_checkpoint(tmp_path / "probed" / "checkpoints" / "last.pt")["method"]
+    assert all(torch.equal(plain[k], probed[k]) for k in plain)

@@ -19,7 +19,8 @@ from pointdistill.methods.base import Method
 class TrainingTime:
     """Training so far, over every call of a resumed run, callbacks excluded: ``wall_s`` and ``cpu_s`` seconds
     (CPU time of the training process), ``budget_s`` on the run's ``train.budget_clock``; ``last`` is true at
-    the last step of this call (the schedule's end, ``max_steps``, the time budget or a stop request)."""
+    the last step of this call by the schedule's end, ``max_steps`` or the time budget (not by a stop request,
+    which should end the run promptly)."""
 
     wall_s: float
     cpu_s: float

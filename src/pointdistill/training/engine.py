@@ -385,7 +385,7 @@ class Trainer:
                         guard.check(self._last_good_path(), self._last_saved)
                         last_loss = self.log.flush(self.step, self._schedule_values()).get("loss")
                     if ctx.is_main:
-                        self._run_callbacks(last=bool(reason) or self.step == self.target_steps)
+                        self._run_callbacks(last=reason == "time_budget" or self.step == self.target_steps)
                     if reason or self.step % cfg.train.checkpoint_every == 0:
                         guard.check(self._last_good_path(), self._last_saved)
                         self._save_checkpoint(last_loss)
