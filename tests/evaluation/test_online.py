@@ -45,7 +45,7 @@ def test_knn_probe_scores_caches_and_restores_mode(tmp_path, helpers, monkeypatc
     second = probe(encoder, step=20)
     assert len(opened) == 1, "the labelled subset must be read once"
     assert encoder.training
-    assert set(first) == {"online/knn_accuracy", "online/seconds"}
+    assert set(first) == {"online/knn_accuracy", "online/seconds", "online/cpu_seconds"}
     assert first["online/knn_accuracy"] >= 80.0 and first["online/knn_accuracy"] == second["online/knn_accuracy"]
     assert len(probe.data.train_labels) == 30 and len(probe.data.test_labels) == 20
     assert probe.data.train_points.shape == (30, 32, 3) and probe.data.test_split == "test"

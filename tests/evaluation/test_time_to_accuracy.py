@@ -33,7 +33,7 @@ def write_metrics(path: Path, records: list[dict]) -> Path:
 
 
 def test_probe_curve_keeps_the_probe_records_in_step_order(tmp_path):
-    probe = {"train_wall_min": 0.5, "online/seconds": 3.0}
+    probe = {"train_wall_min": 0.5, "online/seconds": 3.0, "online/cpu_seconds": 2.5}
     path = write_metrics(tmp_path / "metrics.jsonl", [
         {"step": 1, "loss": 3.0, "train_cpu_min": 0.2},
         {"step": 2, "train_cpu_min": 0.4, "online/knn_accuracy": 61.5, **probe},
@@ -42,6 +42,7 @@ def test_probe_curve_keeps_the_probe_records_in_step_order(tmp_path):
     key, curve = probe_curve(path)
     assert key == "online/knn_accuracy"
     assert [(p["step"], p["train_cpu_min"], p["accuracy"]) for p in curve] == [(0, 0.1, 60.0), (2, 0.4, 61.5)]
+    assert curve[0]["probe_cpu_s"] == 2.5
     with pytest.raises(DataError, match="no online probe records"):
         probe_curve(write_metrics(tmp_path / "none.jsonl", [{"step": 1, "loss": 3.0}]))
 

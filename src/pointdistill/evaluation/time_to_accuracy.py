@@ -24,7 +24,8 @@ PROBE_SUFFIX = "_accuracy"
 
 def probe_curve(metrics: str | Path) -> tuple[str, list[dict[str, float]]]:
     """``(probe key, points)`` of a run's ``metrics.jsonl``: one point per probe record, in step order, each with
-    ``step``, ``train_cpu_min``, ``train_wall_min`` and ``accuracy`` (percent). A DataError when the file holds
+    ``step``, ``train_cpu_min``, ``train_wall_min``, ``accuracy`` (percent) and the probe's own ``probe_cpu_s``
+    (None in records without it). A DataError when the file holds
     no probe records with training time (a run without ``online_eval.enabled`` or from before training time
     was logged)."""
     path = Path(metrics)
@@ -38,7 +39,8 @@ def probe_curve(metrics: str | Path) -> tuple[str, list[dict[str, float]]]:
             continue
         keys.update(found)
         points.append({"step": int(record["step"]), "train_cpu_min": float(record["train_cpu_min"]),
-                       "train_wall_min": float(record["train_wall_min"]), "accuracy": float(record[found[0]])})
+                       "train_wall_min": float(record["train_wall_min"]), "accuracy": float(record[found[0]]),
+                       "probe_cpu_s": record.get(f"{PROBE_PREFIX}cpu_seconds")})
     if not points:
         raise DataError(path, "no online probe records with training time (online_eval.enabled=true)")
     if len(keys) > 1:
@@ -63,8 +65,8 @@ def run_result(
     svm_pretrained: dict[str, Any] | None,
     svm_random: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """One run's row of the benchmark: its curve, probe at start (step 0) and end, and the test SVM of the
-    random and the pretrained encoder (None where not measured)."""
+    """One run's row of the benchmark: its curve, probe at start (step 0) and end, the probes' CPU cost (outside
+    the budget), and the test SVM of the random and the pretrained encoder (None where not measured)."""
     key, curve = probe_curve(metrics)
     start = curve[0] if curve[0]["step"] == 0 else None
     pretrained = None if svm_pretrained is None else svm_pretrained["test_accuracy"]
@@ -81,6 +83,8 @@ def run_result(
         "val_probe_start": None if start is None else start["accuracy"],
         "val_probe_end": curve[-1]["accuracy"],
         "val_probe_end_step": curve[-1]["step"],
+        "probes": len(curve),
+        "probe_cpu_min": round(sum(p["probe_cpu_s"] or 0.0 for p in curve) / 60.0, 2),
         "test_svm_random": random,
         "test_svm_pretrained": pretrained,
         "test_svm_gain": None if random is None or pretrained is None else round(pretrained - random, 2),
