@@ -47,7 +47,8 @@ class TrainConfig:
     still see a complete warm-up and cosine decay, set ``schedule_steps`` (e.g. equal to ``max_steps``); the run
     then stops at ``schedule_steps`` when ``max_steps`` is not given. ``max_steps`` counts the run's optimiser
     steps in all (a resumed run stops at the same step); ``max_minutes`` is the wall-clock budget of one call,
-    set-up included: the run stops (with a checkpoint) as soon as one more step would overrun it.
+    set-up included, callbacks (the online probe) left out: the run stops (with a checkpoint) as soon as one more
+    step would overrun it.
 
     - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
     - ``precision``: ``auto`` = bf16 autocast on a CPU where bf16 is measurably faster, else fp32; on CUDA bf16
