@@ -303,16 +303,18 @@ class SlowProbe:
 
 @pytest.mark.parametrize("clock", ["wall", "cpu"])
 def test_callback_time_is_not_training_time(tmp_path: Path, clock: str) -> None:
+    steps = ("train.max_steps=20", f"train.budget_clock={clock}")
     run(tmp_path / "warm-up", "train.max_steps=1")  # the first run of a process pays seconds of one-off set-up
-    probe = SlowProbe(0.1, burn=clock == "cpu")
-    _, summary = run(tmp_path, f"train.budget_clock={clock}", "train.max_minutes=0.02", "train.max_steps=20",
-                     callbacks=[probe])
-    # the probe alone costs 21 x 0.1 s, beyond the 1.2 s budget: only the training is counted
+    run(tmp_path / "plain", *steps, callbacks=[SlowProbe()])  # the training alone sets the scale (load varies)
+    training_s = 60.0 * read_metrics(tmp_path / "plain")[-1][f"train_{clock}_min"]
+    budget_s = max(3.0 * training_s, 0.5)
+    probe = SlowProbe(2.0 * budget_s / 21, burn=clock == "cpu")  # 21 probes cost twice the budget
+    _, summary = run(tmp_path / "probed", *steps, f"train.max_minutes={budget_s / 60.0}", callbacks=[probe])
     assert summary.stopped_reason == "max_steps" and summary.steps == 20
-    records = [r for r in read_metrics(tmp_path) if "probe/value" in r]
+    records = [r for r in read_metrics(tmp_path / "probed") if "probe/value" in r]
     assert [r["step"] for r in records] == list(range(21))  # step 0 is the random initialisation
     minutes = [r[f"train_{clock}_min"] for r in records]
-    assert minutes == sorted(minutes) and minutes[-1] < 0.02
+    assert minutes == sorted(minutes) and minutes[-1] < budget_s / 60.0
     assert [step for step, t in probe.calls if t.last] == [20]
 
 
