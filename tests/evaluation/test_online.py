@@ -1,4 +1,6 @@
-"""Online probe: scores a labelled subset, loads it once, leaves the encoder's mode alone, refuses bad settings."""
+"""Online probe: scores a labelled subset, loads it once, leaves the encoder's mode alone, refuses bad settings;
+its default validation side is carved from train (seeded) and never touches the test split; it probes step 0,
+every few steps or training minutes, and the last step."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pointdistill.config import load_config
 from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.config import OnlineEvalConfig
 from pointdistill.evaluation import online
-from pointdistill.evaluation.online import OnlineProbe, online_callbacks
+from pointdistill.evaluation.online import OnlineProbe, online_callbacks, probe_indices
+from pointdistill.training.callbacks import TrainingTime
 
 
 def write_dataset(path, helpers, labelled: bool = True):
@@ -36,16 +39,43 @@ def test_knn_probe_scores_caches_and_restores_mode(tmp_path, helpers, monkeypatc
     opened = []
     original = online.open_dataset
     monkeypatch.setattr(online, "open_dataset", lambda *a, **k: opened.append(a) or original(*a, **k))
-    probe = OnlineProbe(config(path), "cpu")
+    probe = OnlineProbe(config(path, split="test"), "cpu")
     encoder = helpers.StandInEncoder().train()
     first = probe(encoder, step=10)
     second = probe(encoder, step=20)
     assert len(opened) == 1, "the labelled subset must be read once"
     assert encoder.training
-    assert set(first) == {"online/knn_accuracy", "online/seconds"}
+    assert set(first) == {"online/knn_accuracy", "online/seconds", "online/cpu_seconds"}
     assert first["online/knn_accuracy"] >= 80.0 and first["online/knn_accuracy"] == second["online/knn_accuracy"]
     assert len(probe.data.train_labels) == 30 and len(probe.data.test_labels) == 20
-    assert probe.data.train_points.shape == (30, 32, 3)
+    assert probe.data.train_points.shape == (30, 32, 3) and probe.data.test_split == "test"
+
+
+class NoTestSplit(dict):
+    """The splits of a source whose test split must not be opened."""
+
+    def __getitem__(self, name):
+        assert name != "test", "the validation probe opened the test split"
+        return super().__getitem__(name)
+
+
+def test_validation_side_is_carved_from_train_with_a_fixed_seed(tmp_path, helpers, monkeypatch):
+    source = helpers.make_source(per_class_train=20, per_class_test=8)
+    source.splits = NoTestSplit(source.splits)
+    cfg = config("memory", max_train=1000, max_test=1000, val_fraction=0.25)
+    train, test_split, val = probe_indices(cfg, source)
+    assert test_split == "train" and not set(train) & set(val) and sorted(train + val) == list(range(80))
+    labels = helpers.split_labels(source.splits["train"])
+    assert np.bincount(labels[val]).tolist() == [5, 5, 5, 5]  # stratified: a quarter of each class
+    assert probe_indices(cfg, source) == (train, "train", val)  # same seed, same split
+    assert probe_indices(config("memory", max_train=1000, max_test=1000, val_fraction=0.25, seed=1), source)[2] != val
+    small = probe_indices(config("memory", max_train=12, max_test=6, val_fraction=0.25), source)
+    assert len(small[0]) == 12 and set(small[0]) <= set(train) and len(small[2]) == 6 and set(small[2]) <= set(val)
+
+    monkeypatch.setattr(online, "open_dataset", lambda *a, **k: source)
+    probe = OnlineProbe(cfg, "cpu")
+    assert probe(helpers.StandInEncoder(), step=0)["online/knn_accuracy"] >= 80.0
+    assert probe.data.test_split == "train" and probe.data.test_index == val
 
 
 def test_svm_probe(tmp_path, helpers):
@@ -58,6 +88,12 @@ def test_bad_settings_and_data(tmp_path, helpers):
         OnlineProbe(config("x", protocol="linear"), "cpu")
     with pytest.raises(ConfigError, match="online_eval.max_test"):
         OnlineProbe(config("x", max_test=0), "cpu")
+    with pytest.raises(ConfigError, match="online_eval.split"):
+        OnlineProbe(config("x", split="validation"), "cpu")
+    with pytest.raises(ConfigError, match="online_eval.val_fraction"):
+        OnlineProbe(config("x", val_fraction=1.0), "cpu")
+    with pytest.raises(ConfigError, match="online_eval.every_minutes"):
+        OnlineProbe(config("x", every_minutes=0.0), "cpu")
     unlabelled = OnlineProbe(config(write_dataset(tmp_path / "u.npz", helpers, labelled=False)), "cpu")
     with pytest.raises(DataError, match="labelled"):
         unlabelled(helpers.StandInEncoder(), step=1)
@@ -86,5 +122,19 @@ def test_probe_is_a_training_callback_every_few_steps(tmp_path, helpers):
     (probe,) = online_callbacks(load_config(None, [f"online_eval.source={path}", "online_eval.enabled=true",
                                                    "online_eval.every_steps=5", "online_eval.num_points=32"]))
     method = _Method(helpers.StandInEncoder())
+    assert probe.on_step_end(0, method) is not None  # the random initialisation
     assert probe.on_step_end(4, method) is None
     assert probe.on_step_end(5, method)["online/knn_accuracy"] >= 80.0
+    assert probe.on_step_end(7, method, TrainingTime(1.0, 1.0, 1.0, last=False)) is None
+    assert probe.on_step_end(7, method, TrainingTime(1.0, 1.0, 1.0, last=True)) is not None  # at_end
+
+
+def test_probe_every_few_training_minutes(tmp_path, helpers):
+    path = write_dataset(tmp_path / "shapes.npz", helpers)
+    probe = OnlineProbe(config(path, every_steps=1000, every_minutes=0.5, at_end=False), "cpu")
+    method = _Method(helpers.StandInEncoder())
+    probed = [step for step, seconds in [(0, 2.0), (1, 20.0), (2, 31.0), (3, 50.0), (4, 59.0), (5, 95.0)]
+              if probe.on_step_end(step, method, TrainingTime(0.0, 0.0, seconds, last=False)) is not None]
+    assert probed == [0, 2, 5]  # step 0, then the first step past a multiple of 30 s (one probe for two)
+    with pytest.raises(ConfigError, match="training time"):
+        probe.on_step_end(6, method)

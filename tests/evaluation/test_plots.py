@@ -59,3 +59,11 @@ def test_classification_plots_writes_the_set(tmp_path):
     assert [p.split("/")[-1] for p in written] == ["svm_confusion.png", "svm_spectrum.png", "svm_tsne.png"]
     for path in written:
         assert_png(path)
+
+
+def test_time_to_accuracy(tmp_path):
+    runs = [{"label": name, "curve": [{"step": s, "train_cpu_min": 0.1 + s, "accuracy": base + s}
+                                      for s in range(4)]} for name, base in (("a", 70.0), ("b", 80.0))]
+    assert_png(plots.plot_time_to_accuracy(runs, tmp_path / "tta.png"))
+    with pytest.raises(ValueError, match="no runs"):
+        plots.plot_time_to_accuracy([], tmp_path / "none.png")

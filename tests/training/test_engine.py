@@ -272,12 +272,81 @@ def test_tensorboard_mirrors_the_metrics_when_installed(tmp_path: Path, monkeypa
 
 
 def test_cpu_budget_clock_counts_process_time_not_wall_time(tmp_path: Path, monkeypatch) -> None:
-    from pointdistill.training import engine
+    from pointdistill.training import clock
 
     frozen = iter(range(10**6))
-    monkeypatch.setitem(engine.BUDGET_CLOCKS, "cpu", lambda: 0.0)  # a process that never gets the CPU
+    monkeypatch.setitem(clock.BUDGET_CLOCKS, "cpu", lambda: 0.0)  # a process that never gets the CPU
     _, summary = run(tmp_path / "a", "train.max_minutes=0.0001", "train.budget_clock=cpu", "train.max_steps=6")
     assert summary.stopped_reason == "max_steps" and summary.steps == 6  # wall time ran far past 6 ms
-    monkeypatch.setitem(engine.BUDGET_CLOCKS, "cpu", lambda: 100.0 * next(frozen))  # 100 CPU-s per look
+    monkeypatch.setitem(clock.BUDGET_CLOCKS, "cpu", lambda: 100.0 * next(frozen))  # 100 CPU-s per look
     _, summary = run(tmp_path / "b", "train.max_minutes=5", "train.budget_clock=cpu", "train.max_steps=50")
     assert summary.stopped_reason == "time_budget" and summary.steps < 10
+
+
+class SlowProbe:
+    """A callback that costs ``seconds`` per call, sleeping (wall time) or spinning (CPU time), and logs a value."""
+
+    def __init__(self, seconds: float = 0.0, burn: bool = False) -> None:
+        self.seconds, self.burn = seconds, burn
+        self.calls: list[tuple[int, Any]] = []
+
+    def on_step_end(self, step: int, method: Method, training: Any) -> dict[str, float]:
+        self.calls.append((step, training))
+        if self.burn:
+            start = time.process_time()
+            while time.process_time() - start < self.seconds:
+                pass
+        else:
+            time.sleep(self.seconds)
+        return {"probe/value": float(step)}
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_callback_time_is_not_training_time(tmp_path: Path, clock: str) -> None:
+    steps = ("train.max_steps=20", f"train.budget_clock={clock}")
+    run(tmp_path / "warm-up", "train.max_steps=1")  # the first run of a process pays seconds of one-off set-up
+    run(tmp_path / "plain", *steps, callbacks=[SlowProbe()])  # the training alone sets the scale (load varies)
+    training_s = 60.0 * read_metrics(tmp_path / "plain")[-1][f"train_{clock}_min"]
+    budget_s = max(3.0 * training_s, 0.5)
+    probe = SlowProbe(2.0 * budget_s / 21, burn=clock == "cpu")  # 21 probes cost twice the budget
+    _, summary = run(tmp_path / "probed", *steps, f"train.max_minutes={budget_s / 60.0}", callbacks=[probe])
+    assert summary.stopped_reason == "max_steps" and summary.steps == 20
+    records = [r for r in read_metrics(tmp_path / "probed") if "probe/value" in r]
+    assert [r["step"] for r in records] == list(range(21))  # step 0 is the random initialisation
+    minutes = [r[f"train_{clock}_min"] for r in records]
+    assert minutes == sorted(minutes) and minutes[-1] < budget_s / 60.0
+    assert [step for step, t in probe.calls if t.last] == [20]
+
+
+def test_training_time_continues_over_a_resumed_run(tmp_path: Path) -> None:
+    run(tmp_path, "train.max_steps=3", callbacks=[SlowProbe()])
+    first = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["metrics"]
+    assert first["train_cpu_s"] > 0 and first["train_wall_s"] > 0
+    probe = SlowProbe()
+    Trainer(toy_config("train.max_steps=5"), tmp_path, resume=True, method=ToyMethod(), split=toy_split(),
+            callbacks=[probe]).fit()
+    assert [step for step, _ in probe.calls] == [4, 5]  # no second step-0 probe on resume
+    assert probe.calls[0][1].cpu_s > first["train_cpu_s"] and probe.calls[0][1].wall_s > first["train_wall_s"]
+    records = [r for r in read_metrics(tmp_path) if "probe/value" in r]
+    assert [r["step"] for r in records] == [0, 1, 2, 3, 4, 5]
+    assert [r["train_wall_min"] for r in records] == sorted(r["train_wall_min"] for r in records)
+
+
+class RandomProbe(SlowProbe):
+    """A callback that draws from the global torch generator, as a probe with random sampling would."""
+
+    def on_step_end(self, step: int, method: Method, training: Any) -> dict[str, float]:
+        return {"probe/value": float(torch.rand(5).sum())}
+
+
+def seeded_toy(dropout: float) -> ToyMethod:
+    torch.manual_seed(0)
+    return ToyMethod(dropout=dropout)
+
+
+def test_probing_does_not_change_the_training(tmp_path: Path) -> None:
+    run(tmp_path / "plain", "train.max_steps=6", method=seeded_toy(0.5))
+    run(tmp_path / "probed", "train.max_steps=6", method=seeded_toy(0.5), callbacks=[RandomProbe()])
+    plain = load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["method"]
+    probed = load_checkpoint(tmp_path / "probed" / "checkpoints" / "last.pt")["method"]
+    assert all(torch.equal(plain[k], probed[k]) for k in plain)

@@ -73,6 +73,35 @@ def plot_training_curves(records: Sequence[dict[str, Any]], path: str | Path, *,
     return _save(figure, path)
 
 
+def plot_time_to_accuracy(
+    curves: Sequence[dict[str, Any]], path: str | Path, *, x_key: str = "train_cpu_min",
+    x_label: str = "pretraining CPU-minutes (probe time excluded)", y_label: str = "validation probe accuracy (%)",
+    title: str = "Time to accuracy",
+) -> Path:
+    """Probe accuracy against training time, one line per run (``label`` and ``curve``: points with ``x_key`` and
+    ``accuracy``), each with its random-initialisation floor (its step-0 point) as a dashed line of its colour
+    across the plot: a run above its own floor gained from pretraining, whatever another encoder's floor is."""
+    if not curves:
+        raise ValueError("no runs to plot")
+    figure = Figure(figsize=(8.0, 5.0))
+    axes = figure.add_subplot(1, 1, 1)
+    colors = colormaps["tab10"](np.arange(len(curves)) % 10)
+    for color, run in zip(colors, curves):
+        xs = [point[x_key] for point in run["curve"]]
+        ys = [point["accuracy"] for point in run["curve"]]
+        axes.plot(xs, ys, color=color, marker="o", markersize=3.5, linewidth=1.6, label=run["label"])
+        if run["curve"][0]["step"] == 0:
+            axes.axhline(ys[0], color=color, linestyle="--", linewidth=1.0, alpha=0.8,
+                         label=f"{run['label']}: random init ({ys[0]:.1f})")
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
 def plot_tsne(
     features: np.ndarray,
     labels: np.ndarray | None,

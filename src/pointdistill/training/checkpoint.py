@@ -183,7 +183,9 @@ def check_checkpoint(path: Path, data: Any, *, hint: str = "") -> None:
 class RunPosition:
     """Where a run stands: optimiser ``step`` done, the data stream's ``epoch`` and ``batch_in_epoch`` (micro-batches
     of one process), the ``world_size`` that produced them, the schedule's ``total_steps`` (None in checkpoints of
-    older versions), wall-clock ``elapsed_s`` over all calls and the ``skipped_samples`` so far."""
+    older versions), wall-clock ``elapsed_s`` over all calls, the training time over all calls without the
+    callbacks' (``train_wall_s``, ``train_cpu_s``: see :mod:`pointdistill.training.clock`; 0 in checkpoints of older
+    versions) and the ``skipped_samples`` so far."""
 
     step: int = 0
     epoch: int = 0
@@ -192,6 +194,8 @@ class RunPosition:
     total_steps: int | None = None
     elapsed_s: float = 0.0
     skipped_samples: int = 0
+    train_wall_s: float = 0.0
+    train_cpu_s: float = 0.0
 
 
 def training_state(
@@ -217,7 +221,13 @@ def training_state(
         "encoder": encoder.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rng": capture_rng(),
-        "metrics": {**metrics, "elapsed_s": position.elapsed_s, "skipped_samples": position.skipped_samples},
+        "metrics": {
+            **metrics,
+            "elapsed_s": position.elapsed_s,
+            "skipped_samples": position.skipped_samples,
+            "train_wall_s": position.train_wall_s,
+            "train_cpu_s": position.train_cpu_s,
+        },
     }
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
@@ -247,6 +257,8 @@ def restore_training_state(
         total_steps=None if total is None else int(total),
         elapsed_s=float(summary.get("elapsed_s", 0.0)),
         skipped_samples=int(summary.get("skipped_samples", 0)),
+        train_wall_s=float(summary.get("train_wall_s", 0.0)),
+        train_cpu_s=float(summary.get("train_cpu_s", 0.0)),
     )
 
 

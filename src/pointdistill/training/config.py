@@ -47,7 +47,8 @@ class TrainConfig:
     still see a complete warm-up and cosine decay, set ``schedule_steps`` (e.g. equal to ``max_steps``); the run
     then stops at ``schedule_steps`` when ``max_steps`` is not given. ``max_steps`` counts the run's optimiser
     steps in all (a resumed run stops at the same step); ``max_minutes`` is the wall-clock budget of one call,
-    set-up included: the run stops (with a checkpoint) as soon as one more step would overrun it.
+    set-up included, callbacks (the online probe) left out: the run stops (with a checkpoint) as soon as one more
+    step would overrun it.
 
     - ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
     - ``precision``: ``auto`` = bf16 autocast on a CPU where bf16 is measurably faster, else fp32; on CUDA bf16
@@ -61,7 +62,8 @@ class TrainConfig:
       the training process (``time.process_time``: all its threads, so 2 busy threads spend 2 CPU-minutes per
       minute; data-loader workers are other processes and are not counted: with ``data.num_workers=0`` the data
       pipeline is). ``cpu`` gives runs that share a machine equal compute however busy it is, so that methods
-      compared on one machine at one "budget" really got the same work done.
+      compared on one machine at one "budget" really got the same work done. Either clock stands still while the
+      callbacks (the online probe) run: a budget buys training, however often the run is probed.
     - ``fit_schedule_to_budget``: with ``max_minutes``, time the steps after the first (which pays for start-up)
       and, every ``calibration_steps`` steps, shorten the schedule so that it *completes* inside the budget at the
       mean pace so far: a run cut by its budget mid-cosine never anneals its learning rate and EMA. It only ever

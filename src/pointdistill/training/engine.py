@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ from pointdistill.errors import CheckpointError, ConfigError, TrainingError
 from pointdistill.methods import build_method
 from pointdistill.methods.base import Method, StepInfo
 from pointdistill.training import distributed as dist_utils
-from pointdistill.training.callbacks import Callback
+from pointdistill.training.callbacks import Callback, TrainingTime
 from pointdistill.training.checkpoint import (
     LAST,
     RunPosition,
@@ -52,6 +52,7 @@ from pointdistill.training.checkpoint import (
     restore_training_state,
     training_state,
 )
+from pointdistill.training.clock import TrainingClock
 from pointdistill.training.guards import DivergenceGuard, StopSignals, is_out_of_memory
 from pointdistill.training.metrics import truncate_metrics
 from pointdistill.training.optim import build_optimizer, build_schedules, trainable_parameters
@@ -66,8 +67,6 @@ _BUDGET_MARGIN = 0.97
 _RESERVE_STEPS = 3
 """Share of the remaining time budget a fitted schedule plans to use, less the time of a few steps: the rest absorbs
 step-time noise and the final checkpoint."""
-BUDGET_CLOCKS: dict[str, Callable[[], float]] = {"wall": time.monotonic, "cpu": time.process_time}
-"""``train.budget_clock`` -> the clock ``max_minutes`` is counted on (seconds)."""
 
 
 @dataclass
@@ -104,7 +103,8 @@ class Trainer:
 
     ``method`` and ``split`` replace the ones the config would build (tests, notebooks); ``progress`` overrides
     ``train.progress``; ``on_log`` receives every metrics record on rank 0 (a GUI's progress display);
-    ``callbacks`` run after every optimiser step on rank 0 (the online probe); :meth:`request_stop` ends the run
+    ``callbacks`` run on rank 0 before the first step of a fresh run and after every optimiser step (the online
+    probe), on stopped budget clocks (:mod:`~pointdistill.training.clock`); :meth:`request_stop` ends the run
     cleanly from another thread (a GUI's stop button).
     """
 
@@ -151,7 +151,7 @@ class Trainer:
         cfg = self.config
         self.ctx, self.device = ctx, device
         self._start_time = time.monotonic()
-        self._clock = BUDGET_CLOCKS[cfg.train.budget_clock]
+        self.clock = TrainingClock()
         self._budget_start = self._clock()
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
@@ -194,6 +194,16 @@ class Trainer:
     @property
     def step(self) -> int:
         return self.position.step
+
+    def _clock(self) -> float:
+        """This call's training seconds on ``train.budget_clock`` (callbacks excluded): what the budget counts."""
+        return self.clock.read(self.config.train.budget_clock)
+
+    def _training_time(self, last: bool) -> TrainingTime:
+        """Training so far over all calls of the run: the checkpoint's totals plus this call's clocks."""
+        wall = self.position.train_wall_s + self.clock.wall_s()
+        cpu = self.position.train_cpu_s + self.clock.cpu_s()
+        return TrainingTime(wall, cpu, cpu if self.config.train.budget_clock == "cpu" else wall, last)
 
     def _read_resume_checkpoint(self) -> dict[str, Any] | None:
         if not self.resume:
@@ -356,6 +366,8 @@ class Trainer:
         samples_per_step = cfg.optim.batch_size * cfg.optim.accumulate * ctx.world_size
         calibration = cfg.train.calibration_steps
         fit_budget = cfg.train.fit_schedule_to_budget and deadline is not None and not self._fitted
+        if self.step == 0 and ctx.is_main:
+            self._run_callbacks(last=False)
         last_loss: float | None = None
         step_time = 0.0
         reason = None
@@ -382,7 +394,7 @@ class Trainer:
                         guard.check(self._last_good_path(), self._last_saved)
                         last_loss = self.log.flush(self.step, self._schedule_values()).get("loss")
                     if ctx.is_main:
-                        self._run_callbacks()
+                        self._run_callbacks(last=reason == "time_budget" or self.step == self.target_steps)
                     if reason or self.step % cfg.train.checkpoint_every == 0:
                         guard.check(self._last_good_path(), self._last_saved)
                         self._save_checkpoint(last_loss)
@@ -439,12 +451,19 @@ class Trainer:
             **({"skipped_samples": self.position.skipped_samples} if self.position.skipped_samples else {}),
         }
 
-    def _run_callbacks(self) -> None:
-        for callback in self.callbacks:
-            results = callback.on_step_end(self.step, self.method)
-            if results:
-                self.log.write({"step": self.step, **results})
-                self._say(f"step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in results.items()))
+    def _run_callbacks(self, last: bool) -> None:
+        """Each callback's metrics, logged with the training time they follow (``train_wall_min`` and
+        ``train_cpu_min``, callbacks excluded); the callbacks' own time is left off every budget clock."""
+        if not self.callbacks:
+            return
+        now = self._training_time(last)
+        spent = {"train_wall_min": round(now.wall_s / 60.0, 4), "train_cpu_min": round(now.cpu_s / 60.0, 4)}
+        with self.clock.excluded():
+            for callback in self.callbacks:
+                results = callback.on_step_end(self.step, self.method, now)
+                if results:
+                    self.log.write({"step": self.step, **spent, **results})
+                    self._say(f"step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in results.items()))
 
     def request_stop(self) -> None:
         """Ask a running :meth:`fit` (e.g. in a GUI's worker thread) to stop after its current step, with a
@@ -492,7 +511,10 @@ class Trainer:
 
     def _save_checkpoint(self, last_loss: float | None) -> None:
         if self.ctx.is_main:
-            position = dataclasses.replace(self.position, elapsed_s=self._elapsed())
+            now = self._training_time(last=False)
+            position = dataclasses.replace(
+                self.position, elapsed_s=self._elapsed(), train_wall_s=now.wall_s, train_cpu_s=now.cpu_s
+            )
             state = training_state(
                 position, self.config.to_dict(), self.method, self.method.teacher_encoder(), self.optimizer,
                 self.precision.scaler, {"loss": last_loss, "precision": self.precision.name},
