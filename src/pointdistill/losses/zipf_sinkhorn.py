@@ -118,11 +118,10 @@ class ZipfSinkhorn(nn.Module):
         log_q = log_q - torch.logsumexp(segment_logsumexp(log_q, segment, num_segments), dim=1)[segment].unsqueeze(1)
         if self.usage is not None:
             self.usage.accumulate(log_q.exp().sum(dim=0))
-        if self.support == "batch":
-            segment, num_segments = torch.zeros_like(segment), 1
         counts = segment_counts(segment, num_segments).double()
         if self.support == "batch":
-            counts = all_reduce_(counts)
+            segment, num_segments = torch.zeros_like(segment), 1
+            counts = all_reduce_(counts.sum(dim=0, keepdim=True))
         log_rows = -counts.clamp(min=1).log().float()[segment].unsqueeze(1)
         log_w = self.log_weights(alpha).to(log_q.device)
         for _ in range(self.iterations):
