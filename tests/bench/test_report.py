@@ -51,3 +51,5 @@ def test_markdown_of_a_run_whose_parts_failed() -> None:
     markdown = render_markdown(results)
     assert "| broken | failed: boom |" in markdown and "Not measured: died." in markdown
     assert "skipped (no data)" in markdown
+    results["evaluation"] = {"error": "x.npz: no such file"}
+    assert "Not measured: x.npz: no such file." in render_markdown(results)

@@ -6,7 +6,7 @@
   ``features_per_cpu_s`` the same per second of this process's CPU time per thread (what the load does not change).
 - ``svm``: the wall time of the whole ``evaluate svm`` protocol (features of train and test, the cross-validated C
   grid, the refit, the test score) through its public entry point, with its default options, and ``cpu_s`` the CPU
-  time of this process and its worker pool meanwhile. On a reduced source (every k-th shape of each split,
+  time of this process and its worker pool meanwhile. On a reduced source (every k-th shape of each class,
   labelled so in the report) it is a smoke reading, not the protocol's cost. ``classifier_s`` is that time less
   the extraction time predicted from ``features_per_s`` (an estimate: the C grid and the refit).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from pointdistill.api import Encoder
@@ -41,19 +42,28 @@ def feature_throughput(encoder: Encoder, split: PointSplit, count: int, device: 
             "features_per_s": count / seconds, "features_per_cpu_s": count / max(cpu_seconds, 1e-9)}
 
 
-def every_kth(source: DatasetSource, k: int) -> DatasetSource:
-    """``source`` with every ``k``-th shape of each split (all of them for k = 1)."""
-    if k <= 1:
+def class_subset(source: DatasetSource, every: int, min_per_class: int = 5) -> DatasetSource:
+    """``source`` with every ``every``-th shape of each class of each split, but at least ``min_per_class`` shapes
+    of a class (all of them when it has fewer), so a reduced protocol still cross-validates every class. All of
+    ``source`` for ``every`` <= 1. Finding the classes reads every sample's label."""
+    if every <= 1:
         return source
-    splits = {name: SubsetSplit(split, list(range(0, len(split), k))) for name, split in source.splits.items()}
+    splits = {}
+    for name, split in source.splits.items():
+        labels = np.array([split[index].get("label", -1) for index in range(len(split))])
+        keep: list[int] = []
+        for label in np.unique(labels):
+            members = np.flatnonzero(labels == label)
+            keep.extend(members[:: min(every, max(1, len(members) // min_per_class))].tolist())
+        splits[name] = SubsetSplit(split, sorted(keep))
     return DatasetSource(source.format, source.root, source.classes, splits, dict(source.info))
 
 
 def svm_protocol_cost(encoder: Encoder, source: DatasetSource, every: int, device: torch.device,
                       features_per_s: float | None) -> dict[str, Any]:
-    """Wall time of the linear-SVM protocol on ``source`` (every ``every``-th shape of each split)."""
+    """Wall time of the linear-SVM protocol on ``source`` (reduced to :func:`class_subset` for ``every`` > 1)."""
     protocol = get_protocol("svm")
-    reduced = every_kth(source, every)
+    reduced = class_subset(source, every)
     start, start_cpu = time.perf_counter(), process_tree_cpu_seconds()
     result = protocol.run(encoder.factory(), reduced, protocol.Options(), device)
     seconds, cpu_seconds = time.perf_counter() - start, process_tree_cpu_seconds() - start_cpu

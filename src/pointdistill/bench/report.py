@@ -213,6 +213,8 @@ def _ops(results: dict[str, Any]) -> list[str]:
 def _evaluation(results: dict[str, Any]) -> list[str]:
     evaluation = results.get("evaluation") or {}
     lines = ["## Evaluation protocols", ""]
+    if "error" in evaluation:
+        return lines + [f"Not measured: {evaluation['error']}.", ""]
     features = evaluation.get("features") or []
     if features:
         lines += ["| encoder (random init) | data | shapes | features/s | features per CPU-s |",
@@ -227,8 +229,8 @@ def _evaluation(results: dict[str, Any]) -> list[str]:
     if "skipped" in svm:
         lines += [f"Linear-SVM protocol: skipped ({svm['skipped']}).", ""]
     elif "seconds" in svm:
-        scope = (f"**reduced**: every {svm['every']}th shape of each split, a smoke reading and not the protocol's "
-                 "cost" if svm["reduced"] else "the full protocol")
+        scope = (f"**reduced**: every {svm['every']}th shape of each class (at least 5 of each), a smoke reading "
+                 "and not the protocol's cost" if svm["reduced"] else "the full protocol")
         lines += [
             "| linear-SVM protocol | train + test shapes | wall s | CPU s | of which classifier (est., wall s) "
             "| test accuracy |",

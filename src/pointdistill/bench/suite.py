@@ -4,10 +4,9 @@ Parts run one after the other so that none competes with another for the cores: 
 one process per training preset, one process for the FPS / k-NN sweep, then the evaluation protocols (in this
 process). A part that fails is recorded with its error and the others still run.
 
-``--quick`` keeps every part but makes each small (finishing in about a minute of CPU time on a 2-core machine):
-the tiny presets at batch 4 (DOS at its own 2 scenes) for 1 warm-up and 2 timed steps, FPS / k-NN up to 16k
-points, 128 shapes of feature extraction, and the linear-SVM protocol on every 64th ModelNet40 shape (labelled
-reduced). The full run adds the S presets, 64k points and the whole ModelNet40 protocol, at the presets' own
+``--quick`` keeps every part but makes each small: the tiny presets at batch 4 (DOS at its own 2 scenes) for 1
+warm-up and 2 timed steps, FPS / k-NN up to 16k points, 128 shapes of feature extraction, and the linear-SVM
+protocol on every 64th shape of each ModelNet40 class, at least 5 per class (labelled reduced). The full run adds the S presets, 64k points and the whole ModelNet40 protocol, at the presets' own
 batch sizes on CUDA and at most 32 shapes per step on CPU (the S presets at their batch of 128 need far more
 memory than a workstation has).
 """
@@ -29,6 +28,7 @@ from pointdistill.bench.protocols import feature_throughput, svm_protocol_cost
 from pointdistill.bench.report import write_report
 from pointdistill.bench.training import TrainingSettings, measure_training
 from pointdistill.data.registry import open_dataset
+from pointdistill.errors import PointDistillError
 
 TINY_CONFIGS = ("dcglr-vit-tiny", "asymdsd-vit-tiny", "asymdsd-cls-vit-tiny", "asymdsd-mpm-vit-tiny", "dos-tiny")
 S_CONFIGS = ("dcglr-vit-s", "asymdsd-vit-s", "asymdsd-cls-vit-s", "asymdsd-mpm-vit-s")
@@ -144,8 +144,13 @@ def _ops(settings: BenchSettings, progress: _Progress) -> dict[str, Any]:
         progress(f"FPS and k-NN failed: {str(error).splitlines()[0]}")
         return {"error": str(error)}
     for op, orders in ops["orders"].items():
-        progress(f"{op}: time order {orders['time_order_ng']:.2f} in N*G, {orders['time_order_n']:.2f} in N")
+        time_ng, time_n = (_order(orders[key]) for key in ("time_order_ng", "time_order_n"))
+        progress(f"{op}: time order {time_ng} in N*G, {time_n} in N, memory order {_order(orders['memory_order_n'])}")
     return ops
+
+
+def _order(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _evaluation(settings: BenchSettings, progress: _Progress) -> dict[str, Any]:
@@ -197,7 +202,11 @@ def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
     with progress.part("ops"):
         results["ops"] = _ops(settings, progress)
     with progress.part("evaluation"):
-        results["evaluation"] = _evaluation(settings, progress)
+        try:
+            results["evaluation"] = _evaluation(settings, progress)
+        except PointDistillError as error:  # bad --data or --checkpoint: say so in the report, keep the rest
+            results["evaluation"] = {"error": str(error)}
+            progress(f"evaluation failed: {error}")
     machine["load_average_end"] = load_average()
     results["parts"] = progress.parts
     results.update(progress.totals())
