@@ -17,4 +17,4 @@ tour: setup
 	$(PYTHON) -m pointdistill data tour synthetic:shapes --out demo-run/tour
 
 bench: setup
-	$(PYTHON) benchmarks/ops_throughput.py
+	$(PYTHON) -m pointdistill bench --quick

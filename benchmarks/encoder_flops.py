@@ -1,8 +1,8 @@
 """FLOPs, parameters and forward+backward time of every encoder (not a test).
 
-FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` for one forward pass (matmuls and attention;
-FPS, k-NN and elementwise ops are not counted). The patch-embedding share shows why the ``tiny`` preset uses the
-light mini-PointNet. Time is the median of a few forward+backward passes under bf16 autocast and in plain fp32
+FLOPs are counted by :func:`pointdistill.bench.flops.encoder_forward_flops` for one forward pass (matmuls and
+attention; FPS, k-NN and elementwise ops are not counted). The patch-embedding share shows why the ``tiny`` preset
+uses the light mini-PointNet. Time is the median of a few forward+backward passes under bf16 autocast and in plain fp32
 (on CPUs without native bf16 matmuls, such as AVX2-only ones, bf16 autocast is several times slower than fp32).
 
     OMP_NUM_THREADS=1 python benchmarks/encoder_flops.py [--points 1024] [--batch 1] [--device cpu] [--repeats 3]
@@ -15,18 +15,9 @@ import statistics
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, flop_registry, register_flop_formula, sdpa_flop_count
 
+from pointdistill.bench.flops import encoder_forward_flops
 from pointdistill.models import EncoderConfig, PointEncoder, build_encoder
-
-_CPU_SDPA = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-if _CPU_SDPA not in flop_registry:
-
-    @register_flop_formula(_CPU_SDPA)
-    def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-        """PyTorch counts the CUDA attention kernels only; the CPU kernel does the same two matmuls."""
-        return sdpa_flop_count(query_shape, key_shape, value_shape)
-
 
 CONFIGS = {
     "vit-tiny (light embed)": EncoderConfig(name="vit", preset="tiny"),
@@ -37,15 +28,6 @@ CONFIGS = {
     "pointnet": EncoderConfig(name="pointnet"),
     "pct": EncoderConfig(name="pct"),
 }
-
-
-def count_flops(model: PointEncoder, points: torch.Tensor) -> tuple[int, int]:
-    """Total forward FLOPs and those spent inside a ``patch_embed`` sub-module (0 for encoders without one)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(points)
-    per_module = counter.get_flop_counts()
-    embed = sum(sum(per_module[name].values()) for name in per_module if name.endswith(".patch_embed"))
-    return counter.get_total_flops(), embed
 
 
 def time_step(model: PointEncoder, points: torch.Tensor, repeats: int, bf16: bool) -> float:
@@ -81,7 +63,7 @@ def main() -> None:
     for label, cfg in CONFIGS.items():
         model = build_encoder(cfg).train()
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        total, embed = count_flops(model, points)
+        total, embed = encoder_forward_flops(model, points)
         share = f"{100 * embed / total:.1f} %" if embed else "-"
         model = model.to(args.device)
         bf16, fp32 = (1e3 * time_step(model, points.to(args.device), args.repeats, low) for low in (True, False))

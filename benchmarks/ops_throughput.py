@@ -2,30 +2,19 @@
 
     python benchmarks/ops_throughput.py [--device cpu|cuda] [--repeats 5]
 
-Prints FPS, k-NN and full patchify timings for the two settings of the brief:
-B=32, N=1024 -> G=64, k=32 (object pretraining) and B=1, N=16384 -> G=1024, k=32 (large clouds).
+Prints FPS, k-NN and full patchify timings (best of ``--repeats`` calls after a first one) for the two settings of
+the brief: B=32, N=1024 -> G=64, k=32 (object pretraining) and B=1, N=16384 -> G=1024, k=32 (large clouds).
+``pointdistill bench`` measures how the same ops grow with N, and their memory.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
+from pointdistill.bench.ops import best_seconds
 from pointdistill.ops import farthest_point_sample, gather_points, group_patches, knn
-
-
-def timed(fn, repeats: int, device: torch.device) -> float:
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
@@ -45,8 +34,10 @@ def main() -> None:
             ("knn", lambda: knn(centres, points, k)),
             ("patchify", lambda: group_patches(points, groups, k)),
         ]:
-            seconds = timed(fn, args.repeats, device)
-            print(f"{setting:<28}{name:<10}{seconds * 1e3:>10.1f}{batch / seconds:>12.1f}{batch * groups / seconds:>14.0f}")
+            fn()
+            seconds = best_seconds(fn, args.repeats, device)
+            rates = f"{batch / seconds:>12.1f}{batch * groups / seconds:>14.0f}"
+            print(f"{setting:<28}{name:<10}{seconds * 1e3:>10.1f}{rates}")
 
 
 if __name__ == "__main__":

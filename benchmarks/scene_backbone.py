@@ -4,24 +4,22 @@
                                         [--device cpu|cuda] [--repeats 2] [--max-memory-gb 8] [--threads N] [--quick]
 
 For every preset and size: points/s of a forward pass (eval, no grad) and of forward + backward (train mode, a sum of
-the full up-cast as the loss), and the peak memory of the forward + backward: on CUDA torch's peak allocated bytes,
-on CPU the growth of the process's peak resident set (``resource.getrusage``, which only ever grows: the sizes run
-in increasing order, so each row reports what that size needed beyond the largest earlier one, 0 when it fit
-under an earlier peak). Inputs are synthetic rooms (floor, four walls and boxes, points on the surfaces at about one
-point per grid cell, 6 features: colour + normal). A size whose estimated memory exceeds ``--max-memory-gb`` is
-skipped. ``--quick`` runs the tiny preset at 20k and 80k points with one repeat.
+the full up-cast as the loss), and the peak memory the forward + backward adds (model and input excluded), measured
+by :class:`pointdistill.bench.memory.PeakMemory`: on CUDA torch's peak allocated bytes, on CPU the growth of the
+process's resident high-water mark, reset before each size, with freed memory returned to the OS at once. Inputs
+are synthetic rooms (floor, four walls and boxes, points on the surfaces at about one point per grid cell, 6
+features: colour + normal). A size whose estimated memory exceeds ``--max-memory-gb`` is skipped. ``--quick`` runs the tiny preset at 20k and 80k points with one repeat.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import resource
-import sys
 import time
 
 import torch
 
+from pointdistill.bench.memory import PeakMemory, return_freed_memory
 from pointdistill.models.scene import SCENE_PRESETS, SceneEncoder, SceneEncoderConfig, build_scene_encoder
 
 BYTES_PER_POINT_CHANNEL = 25
@@ -56,11 +54,6 @@ def synthetic_room(num_points: int, grid_size: float, seed: int = 0) -> tuple[to
     return coord, torch.cat([colour, normal], dim=1)
 
 
-def peak_rss_bytes() -> int:
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
 def measure(encoder: SceneEncoder, coord: torch.Tensor, feat: torch.Tensor, repeats: int, device: torch.device
             ) -> tuple[float, float, float]:
     """Seconds per forward, seconds per forward + backward, peak memory in bytes (see the module docstring)."""
@@ -80,17 +73,14 @@ def measure(encoder: SceneEncoder, coord: torch.Tensor, feat: torch.Tensor, repe
         sync()
         forward = (time.perf_counter() - start) / repeats
     encoder.train()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    before = peak_rss_bytes()
     start = time.perf_counter()
-    for _ in range(repeats):
-        encoder(coord, feat, offset).upcast().sum().backward()
-        encoder.zero_grad(set_to_none=True)
-    sync()
+    with PeakMemory(device) as meter:
+        for _ in range(repeats):
+            encoder(coord, feat, offset).upcast().sum().backward()
+            encoder.zero_grad(set_to_none=True)
+        sync()
     backward = (time.perf_counter() - start) / repeats
-    memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes() - before
-    return forward, backward, float(memory)
+    return forward, backward, float(meter.mb or 0.0) * 2**20
 
 
 def main() -> None:
@@ -107,6 +97,7 @@ def main() -> None:
         args.presets, args.sizes, args.repeats = "tiny", "20000,80000", 1
     if args.threads:
         torch.set_num_threads(args.threads)
+    return_freed_memory()
     device = torch.device(args.device)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
     print(f"{'preset':<11}{'points':>9}{'params(M)':>11}{'fwd pts/s':>12}{'fwd+bwd pts/s':>15}{'peak MB':>10}")

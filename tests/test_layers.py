@@ -1,8 +1,8 @@
 """The package's layers depend one way: a module imports only from its own layer or the layers below it.
 
 neutral (errors, config core, utils) -> ops -> data, models, losses -> methods -> training -> evaluation ->
-api, demo, cli. Every import counts, also those inside functions and under ``TYPE_CHECKING``: a cycle broken by a
-late import is still a cycle.
+api, demo, bench, cli. Every import counts, also those inside functions and under ``TYPE_CHECKING``: a cycle broken
+by a late import is still a cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ LAYERS = {
     "methods": 3,
     "training": 4,
     "evaluation": 5,
-    "api": 6, "demo": 6, "cli": 6, "__init__": 6, "__main__": 6,
+    "api": 6, "demo": 6, "bench": 6, "cli": 6, "__init__": 6, "__main__": 6,
 }
 
 

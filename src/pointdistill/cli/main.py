@@ -14,7 +14,7 @@ from typing import Sequence
 from pointdistill import __version__
 from pointdistill.errors import PointDistillError
 
-COMMAND_MODULES = ("data", "pretrain", "evaluate", "embed", "demo")
+COMMAND_MODULES = ("data", "pretrain", "evaluate", "embed", "demo", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -173,9 +173,9 @@ class Trainer:
         self.optimizer = build_optimizer(method, cfg.optim, frozen=method.teacher)
         self.precision = Precision(self._agree_on_precision(), device)
 
-        split = self._split if self._split is not None else _open_split(cfg)
+        split = self._split if self._split is not None else open_training_split(cfg)
         self.data_steps_per_epoch = self._data_steps_per_epoch(split)
-        self.loader = self._build_loader(split, method)
+        self.loader = build_training_loader(method, split, cfg, self.device, rank=ctx.rank, world_size=ctx.world_size)
 
         self.position = RunPosition(world_size=ctx.world_size)
         self._last_saved: int | None = None
@@ -241,26 +241,6 @@ class Trainer:
         code = torch.tensor([_PRECISION_CODES.index(name)], device=self.device)
         dist_utils.broadcast_tensors([code])
         return _PRECISION_CODES[int(code.item())]
-
-    def _build_loader(self, split: PointSplit, method: Method) -> torch.utils.data.DataLoader:
-        cfg = self.config
-        own = method.build_loader(
-            split, cfg, rank=self.ctx.rank, world_size=self.ctx.world_size, seed=cfg.seed,
-            num_workers=cfg.data.num_workers, pin_memory=self.device.type == "cuda",
-        )
-        if own is not None:
-            return own
-        return build_loader(
-            split,
-            method.view_transform(),
-            batch_size=cfg.optim.batch_size,
-            seed=cfg.seed,
-            rank=self.ctx.rank,
-            world_size=self.ctx.world_size,
-            num_workers=cfg.data.num_workers,
-            skip_bad_samples=cfg.data.skip_bad_samples,
-            pin_memory=self.device.type == "cuda",
-        )
 
     def _data_steps_per_epoch(self, split: PointSplit) -> int:
         cfg = self.config
@@ -574,12 +554,38 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key} must be {rule}")
 
 
-def _open_split(config: Config) -> PointSplit:
+def open_training_split(config: Config) -> PointSplit:
+    """The split ``config.data`` names (synthetic sources with their count and seed): what a run trains on."""
     options: dict[str, Any] = {}
     if config.data.source.startswith("synthetic:"):
         options = {"count": config.data.synthetic_count, "seed": config.data.synthetic_seed}
     source = open_dataset(config.data.source, config.data.format, **options)
     return source.split(config.data.split)
+
+
+def build_training_loader(
+    method: Method, split: PointSplit, config: Config, device: torch.device, *, rank: int = 0, world_size: int = 1
+) -> torch.utils.data.DataLoader:
+    """The loader a run draws its micro-batches from: the method's own (scene methods) or the engine's loader of
+    object views. Public so that a benchmark times exactly the batches a run sees, in the same order."""
+    pin_memory = device.type == "cuda"
+    own = method.build_loader(
+        split, config, rank=rank, world_size=world_size, seed=config.seed, num_workers=config.data.num_workers,
+        pin_memory=pin_memory,
+    )
+    if own is not None:
+        return own
+    return build_loader(
+        split,
+        method.view_transform(),
+        batch_size=config.optim.batch_size,
+        seed=config.seed,
+        rank=rank,
+        world_size=world_size,
+        num_workers=config.data.num_workers,
+        skip_bad_samples=config.data.skip_bad_samples,
+        pin_memory=pin_memory,
+    )
 
 
 def pretrain(
