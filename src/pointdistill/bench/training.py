@@ -52,6 +52,7 @@ from pointdistill.config import Config, load_config
 from pointdistill.methods import build_method
 from pointdistill.methods.base import Method, StepInfo
 from pointdistill.training import distributed as dist_utils
+from pointdistill.training.callbacks import TrainingTime
 from pointdistill.training.engine import Trainer, build_training_loader, open_training_split
 
 MB = 1024**2
@@ -167,7 +168,9 @@ class StepClock:
         self.geometry = geometry
         self.stamps: list[tuple[float, float, float]] = []
 
-    def on_step_end(self, step: int, method: Method) -> None:
+    def on_step_end(self, step: int, method: Method, training: TrainingTime) -> None:
+        if step == 0:  # the engine's call before the first update: no step has ended yet
+            return
         _sync(self.device)
         self.stamps.append((time.perf_counter(), time.process_time(), self.geometry.seconds))
 
