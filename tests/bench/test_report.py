@@ -28,10 +28,14 @@ def test_peak_targets_depend_on_the_preset_and_the_pipeline_counts_geometry() ->
 
 
 def test_orders_and_the_svm_protocol() -> None:
-    ops = {"groups_ratio": 16, "orders": {"knn": {"time_order_n": 2.1, "time_order_ng": 1.05, "memory_order_n": 2.0},
-                                          "fps": {"time_order_n": 1.9, "time_order_ng": 1.5, "memory_order_n": None}}}
+    knn = {"time_order_n": 2.1, "time_order_ng": 1.05, "memory_order_n": 1.1, "time_tail_order_ng": 1.0,
+           "memory_tail_order_n": 2.0}
+    fps = {"time_order_n": 1.9, "time_order_ng": 0.6, "memory_order_n": None, "time_tail_order_ng": 1.5,
+           "memory_tail_order_n": None}
+    ops = {"groups_ratio": 16, "orders": {"knn": knn, "fps": fps}}
     found = verdicts({"ops": ops, "evaluation": {"svm": {"seconds": 100.0, "cpu_s": 150.0, "reduced": True}}})
-    assert found["knn: time O(N*G)"] is True and found["knn: memory never O(N^2)"] is False
+    assert found["knn: time O(N*G)"] is True
+    assert found["knn: memory never O(N^2)"] is False  # read at the largest N
     assert found["fps: time O(N*G)"] is False and found["fps: memory never O(N^2)"] is None
     assert found["ModelNet40 linear-SVM protocol < 3 min on 2 cores"] is None  # a reduced run says nothing
     full = verdicts({"evaluation": {"svm": {"seconds": 170.0, "cpu_s": 300.0, "reduced": False}}})
@@ -44,7 +48,8 @@ def test_markdown_of_a_run_whose_parts_failed() -> None:
                     "memory_gib": 8.0, "torch": "2", "torch_threads": 1, "omp_num_threads": "1", "python": "3",
                     "device": "cpu", "load_average_start": [1.0, 1.0, 1.0], "load_average_end": [1.0, 1.0, 1.0]},
         "settings": {"quick": True, "training": {"warmup": 1, "steps": 1, "batch_cap": 4}},
-        "wall_s": 1.0, "cpu_s": 1.0, "parts": {}, "peak_gflops": {"fp32": 10.0, "bf16": 1.0}, "auto_precision": {"auto": "fp32"},
+        "wall_s": 1.0, "cpu_s": 1.0, "parts": {}, "peak_gflops": {"fp32": 10.0, "bf16": 1.0},
+        "auto_precision": {"auto": "fp32"},
         "training": [{"config": "broken", "error": "boom\ntraceback"}], "ops": {"error": "died"},
         "evaluation": {"features": [], "svm": {"skipped": "no data"}},
     }

@@ -7,12 +7,14 @@ patches of 1,024 points) and ``k`` neighbours per centre, so the work of both op
 - ``fps``: :func:`~pointdistill.ops.fps.farthest_point_sample` of ``G`` centres, from point 0;
 - ``knn``: :func:`~pointdistill.ops.knn.knn` of those ``G`` centres among the ``N`` points.
 
-Time: the best of ``repeats`` calls after a first one (the best, because other processes sharing the machine only
+Time: the best of a first call and ``repeats`` more (the best, because other processes sharing the machine only
 ever add time). Memory: the peak the first call added (:class:`~pointdistill.bench.memory.PeakMemory`: CUDA
 allocated bytes, or the growth of this process's resident high-water mark with freed memory returned to the OS at
 once; the input cloud is allocated before and not counted). Orders: least-squares slopes of log time against
 log N and against log N*G (an O(N*G) op has slope 1 in N*G), and of log memory against log N (an op that never
-holds an N x G or N x N matrix stays at slope 1 or below, where an O(N*G) buffer would show slope 2).
+holds an N x G or N x N matrix stays at slope 1 or below, where an O(N*G) buffer would show slope 2), over all
+sizes and over the two largest (``tail``: how the op grows where N is large, past start-up costs and, for k-NN,
+past the size where its distance chunks reach their fixed budget).
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ def best_seconds(call: Callable[[], Any], repeats: int, device: torch.device) ->
 
 
 def _measure(call: Callable[[], Any], repeats: int, device: torch.device) -> tuple[float, float | None]:
-    """Best seconds over ``repeats`` calls after a first one, and the peak MiB the first call added."""
+    """Best seconds over a first call and ``repeats`` more, and the peak MiB the first call added."""
     with PeakMemory(device) as meter:
-        call()
-    return best_seconds(call, repeats, device), meter.mb
+        first = best_seconds(call, 1, device)
+    return min(first, best_seconds(call, repeats, device)), meter.mb
 
 
 def growth_order(x: list[float], y: list[float | None]) -> float | None:
@@ -96,10 +98,14 @@ def measure_ops(settings: OpsSettings) -> dict[str, Any]:
     for op in ("fps", "knn"):
         mine = [row for row in rows if row["op"] == op]
         n = [row["n"] for row in mine]
+        ng = [row["n"] * row["g"] for row in mine]
+        ms, mb = [row["ms"] for row in mine], [row["peak_mb"] for row in mine]
         orders[op] = {
-            "time_order_n": growth_order(n, [row["ms"] for row in mine]),
-            "time_order_ng": growth_order([row["n"] * row["g"] for row in mine], [row["ms"] for row in mine]),
-            "memory_order_n": growth_order(n, [row["peak_mb"] for row in mine]),
+            "time_order_n": growth_order(n, ms),
+            "time_order_ng": growth_order(ng, ms),
+            "memory_order_n": growth_order(n, mb),
+            "time_tail_order_ng": growth_order(ng[-2:], ms[-2:]),
+            "memory_tail_order_n": growth_order(n[-2:], mb[-2:]),
         }
     memory = "cuda max allocated" if device.type == "cuda" else (
         "resident high-water growth" if returned else "resident high-water growth (allocator not adjusted)")

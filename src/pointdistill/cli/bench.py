@@ -18,9 +18,9 @@ parts, in order:
   ops         FPS and k-NN time and memory at growing N, with fitted growth orders
   evaluation  frozen-feature extraction features/s and the linear-SVM protocol's wall time on ModelNet40
 
---quick finishes in a few minutes on 2 CPU cores: tiny presets at batch 4, N up to 16k, 128 shapes of features,
-the SVM protocol on every 64th shape of each ModelNet40 class (labelled reduced). The full run adds the S presets, N = 64k and
-the whole SVM protocol (tens of minutes on 2 CPU cores).
+--quick finishes in a few minutes on 2 CPU cores: tiny presets at batch 4, one FPS / k-NN call per size, 128
+shapes of features, the SVM protocol on every 64th shape of each ModelNet40 class (labelled reduced). The full run
+adds the S presets, repeated FPS / k-NN timings and the whole SVM protocol (about 40 minutes on 2 CPU cores).
 
 examples:
   pointdistill bench --quick
