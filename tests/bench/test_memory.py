@@ -27,7 +27,9 @@ def test_a_block_reports_its_own_peak_after_a_larger_one() -> None:
     with PeakMemory(torch.device("cpu")) as small:
         touch(24)
     assert 88 <= large.mb <= 110
-    assert 20 <= small.mb <= 34
+    # Its own peak, not the earlier block's; it can read below 24 MiB when the allocator reuses pages the first
+    # block left resident, so only the upper bound is the property.
+    assert small.mb <= 34
 
 
 @needs_reset

@@ -91,7 +91,8 @@ def test_bench_writes_the_json_schema_and_the_markdown(tmp_path: Path, tiny_benc
     assert ROW_KEYS <= set(measured)
     assert (measured["method"], measured["encoder"], measured["batch"]) == ("dcglr", "vit-tiny", 4)
     assert measured["shapes_per_s"] > 0 and measured["gflop_per_step"] > 0 and measured["peak_memory_mb"] > 100
-    assert 0 <= measured["data_share"] <= 1 and 0 < measured["geometry_share"] < 1  # the ViT groups patches
+    # data time is drawn apart from the steps, so on a loaded machine their ratio is not bounded: only its sign is
+    assert measured["data_share"] >= 0 and 0 < measured["geometry_share"] < 1  # the ViT groups patches
     assert measured["peak_ratio"] == pytest.approx(measured["achieved_gflops"] / peaks[measured["precision"]])
     assert failed["config"] == "no-such-preset" and "no-such-preset" in failed["error"]
 
