@@ -9,15 +9,23 @@ so the intercept is the weight of a constant feature s and is regularised like e
 convention, which moves the optimum away from the textbook SVM with a free bias). The objective is strictly convex,
 so its minimiser is unique and any solver that converges reaches the same classifier; only the cost differs.
 
-liblinear solves one problem at a time with a trust-region Newton method whose conjugate gradients are not
-preconditioned; on standardised features of a frozen encoder (a few directions carry most of the variance) that
-takes hundreds of CG steps per Newton step. Here the problems of a batch share their design matrix, which is
-rotated once onto the eigenvectors of ``X^T X`` (the objective is invariant under rotations of ``w`` and ``x``
-together); there the Hessian ``I + 2C X_A^T X_A`` of a problem (A: the samples inside its margin) is close to
-diagonal, so CG preconditioned by that diagonal needs tens of steps. All problems advance together: every step is
-one matrix product over the shared design with one column per problem, the same on a CPU or a GPU. The step is a
-generalised (semismooth) Newton step, followed by an exact line search on the piecewise-quadratic objective along
-it; once the active set is found the objective is quadratic and Newton lands on the minimiser.
+liblinear solves one problem at a time by a trust-region Newton method with unpreconditioned conjugate gradients;
+on standardised features of a frozen encoder (a few directions carry most of the variance) that takes hundreds of
+CG steps per Newton step. Here the problems of a batch share their design matrix, rotated once onto the
+eigenvectors of ``X^T X`` (the objective is invariant under rotating ``w`` and ``x`` together), and every problem
+takes generalised (semismooth) Newton steps on the Hessian ``I + 2C X_A^T X_A`` of its active samples A (those
+inside the margin), all problems at once:
+
+- few active samples (large C): the exact step, through the small kernel of the active rows
+  (``(I + 2C U^T U)^{-1} = I - U^T (I / 2C + U U^T)^{-1} U``);
+- otherwise conjugate gradients preconditioned by the Hessian made exact on the top eigen-directions (where
+  ``2C * active share * eigenvalue`` is large: the ill-conditioned ones) and diagonal on the rest. Each CG step is
+  one matrix product over the shared design with a column per problem, the same on CPU and GPU.
+
+An exact line search follows each step (the objective is piecewise quadratic along it); once the active set
+settles the objective is quadratic and Newton lands on the minimiser. Margins, gradients and the stopping rule are
+float64; CG's Hessian products are float32 except on the top eigen-directions, where 2C * eigenvalue would
+amplify float32 rounding beyond ``_LOW_PRECISION_ERROR``.
 
 Stopping rule: liblinear's, ``||grad f(w)|| <= tol * max(min(#pos, #neg), 1) / n * ||grad f(0)||`` per problem,
 with ``tol`` LinearSVC's default 1e-4; ``max_iter`` bounds the Newton steps (liblinear's bounds its trust-region
@@ -27,7 +35,7 @@ steps). Padded rows (``mask`` false) contribute nothing, so folds of different s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,14 +45,20 @@ _CG_MAX_STEPS = 1000
 """Conjugate-gradient steps per Newton step at most; the preconditioned systems here need tens."""
 _CG_RTOL_MAX = 0.1
 """Loosest relative residual of a Newton system (liblinear's CG tolerance)."""
-_CG_RTOL_FLOOR_EPS = 8.0
-"""Tightest relative residual, in units of the inner precision's epsilon: below it CG only stagnates."""
+_LOW_PRECISION_ERROR = 1e-5
+"""Relative error allowed in a float32 Hessian product: eigen-directions where 2C * eigenvalue * float32 epsilon
+exceeds it are multiplied in float64..."""
+_CG_RTOL_MIN = 1e-4
+"""...and CG is not asked for residuals below ten times that error, where it would only stagnate."""
 _BLOCK_CURVATURE = 10.0
 """Eigen-directions whose Hessian entry may exceed this (2C * active share * eigenvalue) get the exact block..."""
 _BLOCK_COST = 2.0
 """...as long as building the block (active rows x r^2) costs at most this many Hessian products (rows x d)."""
-_BLOCK_CHUNK_ELEMENTS = 1 << 24
-"""Gathered numbers per chunk of problems while building the blocks (bounds that buffer)."""
+_EXACT_COST = 20.0
+"""The exact step is taken when it costs at most this many Hessian products (about what CG with the block
+preconditioner needs when few rows are active, i.e. at large C)."""
+_GATHER_CHUNK_ELEMENTS = 1 << 24
+"""Gathered active-row numbers per chunk of problems (bounds that buffer)."""
 _LINE_SEARCH_STEPS = 30
 _LINE_SEARCH_RTOL = 1e-9
 
@@ -59,7 +73,7 @@ class SquaredHingeSolution:
     converged: torch.Tensor
 
 
-class _Preconditioner:
+class _BlockPreconditioner:
     """``diagonal`` [B, d+1, K] everywhere, replaced on the last r directions by the Cholesky ``factors``
     [B, K, r, r] of each problem's exact block there."""
 
@@ -72,44 +86,36 @@ class _Preconditioner:
         if self.factors is None:
             return scaled
         size = self.factors.shape[-1]
-        top = residual[:, -size:, :].permute(0, 2, 1).unsqueeze(-1).to(self.factors.dtype)
-        solved = torch.cholesky_solve(top, self.factors).squeeze(-1).permute(0, 2, 1).to(residual.dtype)
+        top = residual[:, -size:, :].permute(0, 2, 1).unsqueeze(-1)
+        solved = torch.cholesky_solve(top, self.factors).squeeze(-1).permute(0, 2, 1)
         return torch.cat([scaled[:, :-size, :], solved], dim=1)
 
 
 class SquaredHingeProblems:
     """The shared part of a batch of problems: design matrices ``x`` [B, n, d] (rows past a fold's end padded,
     ``mask`` [B, n] false there) with the constant feature ``intercept_scaling`` appended, rotated onto the
-    eigenbasis of their Gram matrices. :meth:`solve` then fits any targets and C on them.
+    eigenbasis of their Gram matrices. :meth:`solve` then fits any targets and C on them."""
 
-    Margins, gradients and the stopping rule are computed in ``dtype`` (float64 by default); the Hessian products
-    inside conjugate gradients and the preconditioner in ``inner_dtype`` (float32 by default, half the cost: they
-    only steer the Newton direction, whose accuracy the float64 gradient checks).
-    """
-
-    def __init__(
-        self, x: torch.Tensor, mask: torch.Tensor, intercept_scaling: float = 1.0, *,
-        dtype: torch.dtype = torch.float64, inner_dtype: torch.dtype = torch.float32,
-    ) -> None:
+    def __init__(self, x: torch.Tensor, mask: torch.Tensor, intercept_scaling: float = 1.0) -> None:
         if x.dim() != 3 or mask.shape != x.shape[:2]:
             raise ValueError(f"x must be [B, n, d] with mask [B, n], got {tuple(x.shape)} and {tuple(mask.shape)}")
         if intercept_scaling <= 0:
             raise ValueError(f"intercept_scaling must be positive, got {intercept_scaling}")
         self.intercept_scaling = float(intercept_scaling)
-        self.mask = mask.to(dtype)
-        x = x.to(dtype)
+        self.mask = mask.to(torch.float64)
+        x = x.to(torch.float64)
         constant = torch.full_like(x[..., :1], self.intercept_scaling)
         design = torch.cat([x, constant], dim=-1) * self.mask[..., None]
         self.eigenvalues, self.basis = torch.linalg.eigh(design.transpose(1, 2) @ design)
-        self.z = design @ self.basis
-        self.inner_dtype = inner_dtype
-        self.z_inner = self.z.to(inner_dtype)
-        self.z_squared = self.z_inner * self.z_inner
+        batch, n, width = design.shape
+        # One zero row after each member's rows, where gathers of fewer active rows than the longest point.
+        padded = torch.cat([design @ self.basis, design.new_zeros(batch, 1, width)], dim=1)
+        self.z_rows = padded.reshape(batch * (n + 1), width)
+        self.z = padded[:, :n]
+        # Eigen-direction-major float32 copies: a leading range of directions is then one contiguous block.
+        self.z_t_low = self.z.transpose(1, 2).float().contiguous()
+        self.z_t_squared = self.z_t_low.square()
         self.rows = self.mask.sum(dim=1)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.z.dtype
 
     def coefficients(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``coef`` [B, K, d] and ``intercept`` [B, K] of rotated ``weights`` [B, d+1, K], as LinearSVC stores them."""
@@ -131,16 +137,16 @@ class SquaredHingeProblems:
             raise ValueError(f"C must be positive, got {c}")
         if targets.shape[:2] != self.z.shape[:2]:
             raise ValueError(f"targets {tuple(targets.shape)} do not match the design {tuple(self.z.shape[:2])}")
-        y = targets.to(self.dtype) * self.mask[..., None]
+        y = targets.to(self.z) * self.mask[..., None]
         batch, _, width = self.z.shape
-        v = torch.zeros(batch, width, y.shape[-1], dtype=self.dtype, device=self.z.device) if start is None \
-            else start.to(self.dtype).clone()
-        positives = (y > 0).to(self.dtype).sum(dim=1)
+        v = self.z.new_zeros(batch, width, y.shape[-1]) if start is None else start.to(self.z).clone()
+        positives = (y > 0).to(self.z).sum(dim=1)
         smaller_side = torch.minimum(positives, self.rows[:, None] - positives).clamp_min(1.0)
         initial_norm = (2.0 * c * self.z.transpose(1, 2) @ y).norm(dim=1)
         threshold = tol * smaller_side / self.rows[:, None] * initial_norm
         margin = y * (self.z @ v)
         n_iter = torch.zeros(y.shape[0], y.shape[-1], dtype=torch.long, device=y.device)
+        split = self._precision_split(c)
         for step in range(max_iter + 1):
             violation = (1.0 - margin).clamp_min(0.0) * self.mask[..., None]
             gradient = v - 2.0 * c * (self.z.transpose(1, 2) @ (violation * y))
@@ -148,12 +154,13 @@ class SquaredHingeProblems:
             done = norm <= threshold
             if bool(done.all()) or step == max_iter:
                 break
-            active = (violation > 0).to(self.inner_dtype)
+            active = (violation > 0).to(self.z)
             # Loose while the active set moves; near the end just tight enough for the next step to meet the rule
             # (with the active set fixed the objective is quadratic and the new gradient is the CG residual).
             forcing = torch.maximum(norm / initial_norm, 0.5 * threshold / norm.clamp_min(1e-300))
-            rtol = forcing.clamp(min=_CG_RTOL_FLOOR_EPS * torch.finfo(self.inner_dtype).eps, max=_CG_RTOL_MAX)
-            direction = self._conjugate_gradients(-gradient, active, c, self._preconditioner(active, c), rtol, ~done)
+            rtol = forcing.clamp(min=_CG_RTOL_MIN, max=_CG_RTOL_MAX)
+            rhs = -gradient * (~done)[:, None, :].to(gradient)
+            direction = self._newton_direction(rhs, active, c, rtol, ~done, split)
             along = y * (self.z @ direction)
             length = self._line_search(v, direction, margin, along, c)
             v = v + length[:, None, :] * direction
@@ -161,54 +168,141 @@ class SquaredHingeProblems:
             n_iter += (~done).long()
         return SquaredHingeSolution(weights=v, n_iter=n_iter, converged=done)
 
-    def _hessian_times(self, p: torch.Tensor, active: torch.Tensor, c: float) -> torch.Tensor:
-        """The generalised Hessian ``I + 2C Z^T diag(active) Z`` of each problem times its column of ``p``."""
-        inner = p.to(self.inner_dtype)
-        product = self.z_inner.transpose(1, 2) @ (active * (self.z_inner @ inner))
-        return p + 2.0 * c * product.to(p.dtype)
-
-    def _block_size(self, counts: torch.Tensor, c: float) -> int:
-        """How many top eigen-directions get the exact block: those of large curvature, within the cost cap."""
-        share = (counts / self.rows[:, None]).amax(dim=1, keepdim=True)
-        wanted = int((2.0 * c * share * self.eigenvalues > _BLOCK_CURVATURE).sum(dim=1).max())
-        rows, width = float(self.rows.max()), self.z.shape[-1]
-        affordable = int((_BLOCK_COST * rows * width / max(float(counts.max()), 1.0)) ** 0.5)
-        return min(wanted, affordable, width)
-
-    def _preconditioner(self, active: torch.Tensor, c: float) -> _Preconditioner:
-        """Each problem's Hessian, exact on the top eigen-directions of the design and diagonal on the rest.
-
-        The Hessian along direction j grows like 2C * (active share) * eigenvalue_j, so the directions where that
-        is large are the ill-conditioned ones; their block of the Hessian is built exactly from the active rows
-        (``m * r^2`` per problem for m active rows and r directions) and factorised, the rest keep the diagonal.
-        """
-        diagonal = (1.0 + 2.0 * c * (self.z_squared.transpose(1, 2) @ active)).to(self.dtype)
-        counts = active.sum(dim=1)
-        size = self._block_size(counts, c)
-        if size == 0:
-            return _Preconditioner(diagonal, None)
+    def _newton_direction(
+        self, rhs: torch.Tensor, active: torch.Tensor, c: float, rtol: torch.Tensor, live: torch.Tensor,
+        split: tuple[int, torch.Tensor],
+    ) -> torch.Tensor:
+        """Solve ``H s = rhs`` for every live problem: exactly for those with few active rows (cheaper than the
+        CG steps they would need), by preconditioned CG for the others."""
         batch, n, width = self.z.shape
         problems = active.shape[-1]
-        # Rows of the top directions with one zero row appended at index n, where padding indices point.
-        top = torch.cat([self.z_inner[..., width - size :], torch.zeros_like(self.z_inner[:, :1, width - size :])], 1)
-        top = top.reshape(batch * (n + 1), size)
-        rows = int(counts.max())
-        order = torch.sort(active, dim=1, descending=True, stable=True).indices[:, :rows, :]
-        padding = torch.arange(rows, device=active.device)[None, :, None] >= counts[:, None, :]
-        index = torch.where(padding, n, order) + (torch.arange(batch, device=active.device) * (n + 1))[:, None, None]
-        index = index.permute(0, 2, 1)
-        eye = torch.eye(size, dtype=self.inner_dtype, device=active.device)
-        factors = []
-        chunk = max(1, _BLOCK_CHUNK_ELEMENTS // max(1, batch * rows * size))
-        for first in range(0, problems, chunk):
-            part = index[:, first : first + chunk].reshape(-1)
-            block = top.index_select(0, part).reshape(batch, -1, rows, size)
-            factors.append(torch.linalg.cholesky(eye + 2.0 * c * (block.transpose(-1, -2) @ block)))
-        return _Preconditioner(diagonal, torch.cat(factors, dim=1))
+        counts = active.sum(dim=1)
+        exact_cost = counts * counts * width + counts**3 / 3.0
+        exact = live & (exact_cost <= _EXACT_COST * 2.0 * n * width)
+        iterative = live & ~exact
+        direction = torch.zeros_like(rhs)
+        flat = direction.permute(0, 2, 1).reshape(batch * problems, width)
+        for part in self._chunks(torch.nonzero(exact.flatten()).squeeze(1), counts, width):
+            flat[part] = self._exact_solve(rhs, active, counts, part, c)
+        direction = flat.reshape(batch, problems, width).permute(0, 2, 1)
+        if bool(iterative.any()):
+            diagonal = 1.0 + 2.0 * c * (self.z_t_squared @ active.float()).double()
+            preconditioner = _BlockPreconditioner(diagonal, self._block_factors(active, counts, iterative, c))
+            product = self._hessian_product(active, c, split)
+            direction = direction + self._conjugate_gradients(rhs, product, preconditioner, rtol, iterative)
+        return direction
+
+    def _exact_solve(
+        self, rhs: torch.Tensor, active: torch.Tensor, counts: torch.Tensor, problems: torch.Tensor, c: float
+    ) -> torch.Tensor:
+        """``(I + 2C U^T U)^{-1} rhs = rhs - U^T (I / 2C + U U^T)^{-1} U rhs`` [P, d+1] for flat ``problems`` [P]
+        through their active rows U (zero rows pad them: they add ``1 / 2C`` on the diagonal and nothing else)."""
+        rows = self._gather_active(active, counts, self.z_rows, problems)
+        columns = rhs.permute(0, 2, 1).reshape(-1, rhs.shape[1])[problems].unsqueeze(-1)
+        bracket = rows @ rows.transpose(-1, -2)
+        bracket.diagonal(dim1=-2, dim2=-1).add_(0.5 / c)
+        inner = torch.cholesky_solve(rows @ columns, torch.linalg.cholesky(bracket))
+        return (columns - rows.transpose(-1, -2) @ inner).squeeze(-1)
+
+    def _precision_split(self, c: float) -> tuple[int, torch.Tensor]:
+        """How many leading eigen-directions CG multiplies in float32 at this C, and the float64 rows of the others
+        [B, d+1-low, n]: those whose 2C * eigenvalue would amplify float32 rounding past ``_LOW_PRECISION_ERROR``."""
+        amplified = 2.0 * c * self.eigenvalues * torch.finfo(torch.float32).eps > _LOW_PRECISION_ERROR
+        low = self.z.shape[-1] - int(amplified.sum(dim=1).max())
+        return low, self.z[..., low:].transpose(1, 2).contiguous()
+
+    def _hessian_product(
+        self, active: torch.Tensor, c: float, split: tuple[int, torch.Tensor]
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(p, live) -> H p`` for the ``live`` problems [B, K] (the others' columns stay at ``p``),
+        ``H = I + 2C Z^T diag(active) Z``, in the precisions of ``split``. Only live columns enter the matrix
+        products, so problems solved exactly, or whose CG has converged, cost nothing."""
+        n, width = self.z.shape[1:]
+        low, z_t_high = split
+        z_t_low = self.z_t_low[:, :low]
+
+        def product(p: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+            count = int(live.sum(dim=1).max())
+            order = torch.sort(live.to(torch.uint8), dim=1, descending=True, stable=True).indices[:, :count]
+            columns = torch.where(torch.arange(count, device=live.device) < live.sum(dim=1, keepdim=True),
+                                  order, order[:, :1])
+            picked = p.gather(2, columns[:, None, :].expand(-1, width, -1))
+            weights = active.gather(2, columns[:, None, :].expand(-1, n, -1))
+            projected = z_t_low.transpose(1, 2) @ picked[:, :low].float()
+            projected = weights * (projected.double() + z_t_high.transpose(1, 2) @ picked[:, low:])
+            result = torch.empty_like(picked)
+            result[:, :low] = z_t_low @ projected.float()
+            result[:, low:] = z_t_high @ projected
+            full = torch.zeros_like(p).scatter_(2, columns[:, None, :].expand(-1, width, -1), result)
+            return p + 2.0 * c * full
+
+        return product
+
+    def _block_size(self, counts: torch.Tensor, c: float) -> int:
+        """How many top eigen-directions get the exact block for problems with ``counts`` active rows (0: none):
+        those of large curvature, as long as the blocks cost at most ``_BLOCK_COST`` Hessian products."""
+        share = (counts / self.rows[:, None]).amax(dim=1, keepdim=True)
+        wanted = int((2.0 * c * share * self.eigenvalues > _BLOCK_CURVATURE).sum(dim=1).max())
+        used = counts[counts > 0]
+        if wanted == 0 or len(used) == 0:
+            return 0
+        rows, width = float(self.rows.max()), self.z.shape[-1]
+        affordable = int((_BLOCK_COST * rows * width / float(used.mean())) ** 0.5)
+        return min(wanted, affordable, width)
+
+    def _block_factors(
+        self, active: torch.Tensor, counts: torch.Tensor, wanted: torch.Tensor, c: float
+    ) -> torch.Tensor | None:
+        """Cholesky factors [B, K, r, r] of each ``wanted`` problem's Hessian on the top r eigen-directions, built
+        from its active rows (``m * r^2`` for m active rows; identity for the others), or None when no direction
+        needs one."""
+        size = self._block_size(counts * wanted, c)
+        if size == 0:
+            return None
+        batch, _, width = self.z.shape
+        problems = active.shape[-1]
+        top = self.z_rows[:, width - size :]
+        eye = torch.eye(size, dtype=self.z.dtype, device=self.z.device)
+        factors = eye.repeat(batch * problems, 1, 1)
+        for part in self._chunks(torch.nonzero(wanted.flatten()).squeeze(1), counts, size):
+            block = self._gather_active(active, counts, top, part)
+            factors[part] = torch.linalg.cholesky(eye + 2.0 * c * (block.transpose(-1, -2) @ block))
+        return factors.reshape(batch, problems, size, size)
+
+    @staticmethod
+    def _chunks(problems: torch.Tensor, counts: torch.Tensor, width: int) -> list[torch.Tensor]:
+        """Flat ``problems`` grouped by similar active-row counts (little padding when gathered together), each
+        group's gathered rows within ``_GATHER_CHUNK_ELEMENTS``."""
+        sizes = counts.flatten()[problems]
+        problems = problems[torch.argsort(sizes)]
+        sizes = sizes.sort().values.long().tolist()
+        groups, first = [], 0
+        while first < len(sizes):
+            last = first + 1
+            while last < len(sizes) and (last - first + 1) * max(sizes[last], 1) * width <= _GATHER_CHUNK_ELEMENTS:
+                last += 1
+            groups.append(problems[first:last])
+            first = last
+        return groups
+
+    def _gather_active(
+        self, active: torch.Tensor, counts: torch.Tensor, source: torch.Tensor, problems: torch.Tensor
+    ) -> torch.Tensor:
+        """The active rows of ``source`` (columns of :attr:`z_rows`) for each of the flat ``problems`` [P] (index
+        b * K + k): [P, m, w] with m their largest count, each problem's rows first and zero rows after them."""
+        n = self.z.shape[1]
+        per_batch = active.shape[-1]
+        member, column = problems // per_batch, problems % per_batch
+        sizes = counts.flatten()[problems]
+        rows = int(sizes.max())
+        order = torch.sort(active[member, :, column], dim=1, descending=True, stable=True).indices[:, :rows]
+        beyond = torch.arange(rows, device=active.device)[None, :] >= sizes[:, None]
+        index = torch.where(beyond, n, order) + (member * (n + 1))[:, None]
+        return source.index_select(0, index.reshape(-1)).reshape(len(problems), rows, source.shape[-1])
 
     def _conjugate_gradients(
-        self, rhs: torch.Tensor, active: torch.Tensor, c: float, preconditioner: _Preconditioner,
-        rtol: torch.Tensor, live: torch.Tensor,
+        self, rhs: torch.Tensor, product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        preconditioner: _BlockPreconditioner, rtol: torch.Tensor, live: torch.Tensor,
     ) -> torch.Tensor:
         """Preconditioned CG for every column still ``live``, each to its own relative residual ``rtol``."""
         solution = torch.zeros_like(rhs)
@@ -217,21 +311,21 @@ class SquaredHingeProblems:
         live = live & (residual.norm(dim=1) > bound)
         scaled = preconditioner(residual)
         direction = scaled
-        product = (residual * scaled).sum(dim=1)
+        inner = (residual * scaled).sum(dim=1)
         for _ in range(_CG_MAX_STEPS):
             if not bool(live.any()):
                 break
-            hd = self._hessian_times(direction, active, c)
+            hd = product(direction, live)
             curvature = (direction * hd).sum(dim=1)
-            alpha = torch.where(live, product / curvature.clamp_min(1e-300), torch.zeros_like(product))
+            alpha = torch.where(live, inner / curvature.clamp_min(1e-300), torch.zeros_like(inner))
             solution = solution + alpha[:, None, :] * direction
             residual = residual - alpha[:, None, :] * hd
             live = live & (residual.norm(dim=1) > bound)
             scaled = preconditioner(residual)
-            new_product = (residual * scaled).sum(dim=1)
-            beta = torch.where(live, new_product / product.clamp_min(1e-300), torch.zeros_like(product))
+            new_inner = (residual * scaled).sum(dim=1)
+            beta = torch.where(live, new_inner / inner.clamp_min(1e-300), torch.zeros_like(inner))
             direction = scaled + beta[:, None, :] * direction
-            product = new_product
+            inner = new_inner
         return solution
 
     def _line_search(
@@ -246,7 +340,7 @@ class SquaredHingeProblems:
         def derivatives(length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             slack = (1.0 - margin - length[:, None, :] * along).clamp_min(0.0) * mask
             first = slope0 + length * curvature0 - 2.0 * c * (slack * along).sum(dim=1)
-            second = curvature0 + 2.0 * c * ((slack > 0).to(self.dtype) * along * along).sum(dim=1)
+            second = curvature0 + 2.0 * c * ((slack > 0).to(slack) * along * along).sum(dim=1)
             return first, second
 
         start_slope, _ = derivatives(torch.zeros_like(slope0))
