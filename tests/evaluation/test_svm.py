@@ -44,11 +44,12 @@ def test_test_labels_never_influence_the_choice_of_c(encoder_factory, source, he
     assert shuffled["test_accuracy"] < baseline["test_accuracy"]
 
 
-def test_convergence_of_the_refitted_model_is_reported():
+@pytest.mark.parametrize("solver", svm.SOLVERS)
+def test_convergence_of_the_refitted_model_is_reported(solver):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 8)), np.repeat([0, 1], 20)
-    assert svm.select_c(x, y, (1.0,), 2, max_iter=1, seed=0)[3] is False
-    assert svm.select_c(x, y, (1.0,), 2, max_iter=5000, seed=0)[3] is True
+    assert svm.select_c(x, y, (1.0,), 2, max_iter=1, seed=0, solver=solver).converged is False
+    assert svm.select_c(x, y, (1.0,), 2, max_iter=5000, seed=0, solver=solver).converged is True
 
 
 def test_folds_shrink_to_the_rarest_class_and_single_samples_fail():

@@ -4,7 +4,9 @@ By default (``online_eval.split=val``) both sides of the probe come from the tra
 seeded stratified validation split carved from it, so the curve a user watches (and stops or tunes on) never saw
 the test split. The subset is read, resampled and normalised once (the first call) and kept as two CPU tensors, so
 each later call costs only the encoder's forward passes over ``max_train + max_test`` shapes plus one similarity
-matrix. The encoder runs in eval mode without gradients and goes back to its previous mode afterwards.
+matrix (k-NN) or one standardised LinearSVC fit (svm: :func:`~pointdistill.evaluation.linear_svc.fit_linear_svc`,
+all classes at once on the probe's device). The encoder runs in eval mode without gradients and goes back to
+its previous mode afterwards.
 
 The training engine knows nothing of this module: :func:`online_callbacks` hands the probe to the trainer as a
 :class:`~pointdistill.training.callbacks.Callback` when ``online_eval.enabled``.
@@ -17,9 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
 from pointdistill.config import Config
 from pointdistill.data.base import DatasetSource, validate_points
@@ -28,6 +27,7 @@ from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.config import OnlineEvalConfig
 from pointdistill.evaluation.features import encode_batch, eval_mode, prepare_batch
 from pointdistill.evaluation.knn import knn_predict
+from pointdistill.evaluation.linear_svc import fit_linear_svc
 from pointdistill.evaluation.splits import stratified_split
 from pointdistill.methods.base import Method
 from pointdistill.models.base import POOLINGS, PointEncoder
@@ -35,6 +35,8 @@ from pointdistill.training.callbacks import TrainingTime
 
 PROTOCOLS = ("knn", "svm")
 SPLITS = ("val", "test")
+_SVM_MAX_ITER = 1000
+"""LinearSVC's default bound on solver iterations, which the probe always used."""
 
 
 @dataclass
@@ -172,10 +174,12 @@ class OnlineProbe:
         passed = self._last_period is not None and period > self._last_period
         self._last_period = period
         return step == 0 or passed or last
+    def _device(self, encoder: PointEncoder) -> torch.device:
+        return self.device if self.device is not None else next(encoder.parameters()).device
 
     def _features(self, encoder: PointEncoder, points: torch.Tensor) -> torch.Tensor:
         size = self.cfg.batch_size
-        device = self.device if self.device is not None else next(encoder.parameters()).device
+        device = self._device(encoder)
         return torch.cat([
             encode_batch(encoder, points[start : start + size], pooling=POOLINGS, device=device)
             for start in range(0, len(points), size)
@@ -193,8 +197,8 @@ class OnlineProbe:
             k = min(self.cfg.k, len(train_x))
             predictions = knn_predict(train_x, data.train_labels, test_x, [k], data.num_classes)[k]
         else:
-            model = make_pipeline(StandardScaler(), LinearSVC(C=self.cfg.svm_c, random_state=self.cfg.seed))
-            model.fit(train_x.numpy(), data.train_labels.numpy())
+            model = fit_linear_svc(train_x.numpy(), data.train_labels.numpy(), self.cfg.svm_c,
+                                   max_iter=_SVM_MAX_ITER, device=self._device(encoder))
             predictions = torch.from_numpy(model.predict(test_x.numpy()))
         accuracy = round(100.0 * float((predictions == data.test_labels).double().mean()), 2)
         return {f"online/{self.cfg.protocol}_accuracy": accuracy,
