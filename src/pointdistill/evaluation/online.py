@@ -174,6 +174,7 @@ class OnlineProbe:
         passed = self._last_period is not None and period > self._last_period
         self._last_period = period
         return step == 0 or passed or last
+
     def _device(self, encoder: PointEncoder) -> torch.device:
         return self.device if self.device is not None else next(encoder.parameters()).device
 
