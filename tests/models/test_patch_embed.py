@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pointdistill.models.patch_embed import build_patch_embed
+from pointdistill.models.patch_embed import MiniPointNet, build_patch_embed
 
 
 @pytest.mark.parametrize("kind", ["standard", "light", "asymdsd"])
@@ -53,9 +53,35 @@ def _flops(kind: str, dim: int, points: int) -> int:
     return counter.get_total_flops()
 
 
-def test_light_embedding_is_about_seven_times_cheaper() -> None:
+def test_light_embedding_is_about_eight_times_cheaper() -> None:
     dim, points = 192, 1024
+    patches = points // 32
     standard, light = _flops("standard", dim, points), _flops("light", dim, points)
-    assert standard == 2 * points * (3 * 128 + 128 * 256 + 512 * 512 + 512 * dim)
-    assert light == 2 * points * (3 * 64 + 64 * 128 + 256 * dim)
-    assert standard > 6 * light
+    # The fuse's first linear runs its point half on every point and its pooled half once per patch.
+    assert standard == 2 * (points * (3 * 128 + 128 * 256 + 256 * 512 + 512 * dim) + patches * 256 * 512)
+    assert light == 2 * (points * (3 * 64 + 64 * 128 + 128 * dim) + patches * 128 * dim)
+    assert standard > 7 * light
+
+
+def concatenating_forward(embed: MiniPointNet, patches: torch.Tensor) -> torch.Tensor:
+    """The textbook forward: the pooled feature copied to every point and concatenated before the fuse."""
+    local = embed.local(patches)
+    pooled = local.amax(dim=2, keepdim=True).expand_as(local)
+    parts = [pooled, local] if embed.pooled_first else [local, pooled]
+    return embed.fuse(torch.cat(parts, dim=-1)).amax(dim=2)
+
+
+@pytest.mark.parametrize("kind", ["standard", "light", "asymdsd"])
+def test_split_fuse_is_the_concatenating_embedding(kind: str) -> None:
+    torch.manual_seed(0)
+    embed = build_patch_embed(kind, 48)
+    patches = torch.randn(2, 6, 32, 3)
+    split = embed(patches)
+    split.square().sum().backward()
+    split_grads = [p.grad.clone() for p in embed.parameters()]
+    embed.zero_grad()
+    reference = concatenating_forward(embed, patches)
+    reference.square().sum().backward()
+    torch.testing.assert_close(split, reference, atol=1e-5, rtol=1e-5)
+    for ours, theirs in zip(split_grads, (p.grad for p in embed.parameters())):
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)

@@ -54,7 +54,7 @@ _BLOCK_CURVATURE = 10.0
 """Eigen-directions whose Hessian entry may exceed this (2C * active share * eigenvalue) get the exact block..."""
 _BLOCK_COST = 2.0
 """...as long as building the block (active rows x r^2) costs at most this many Hessian products (rows x d)."""
-_EXACT_COST = 150.0
+_EXACT_COST = 20.0
 """The exact step is taken when it costs at most this many Hessian products (about what CG with the block
 preconditioner needs when few rows are active, i.e. at large C)."""
 _GATHER_CHUNK_ELEMENTS = 1 << 24

@@ -1,11 +1,13 @@
 """Patch embedding: a mini-PointNet that turns each centred k-point patch [k, 3] into one token [D].
 
 Two stages, each a shared per-point MLP followed by a max-pool over the patch; the first stage's pooled feature is
-concatenated to every point before the second, so each point sees its patch's shape.
+concatenated to every point before the second, so each point sees its patch's shape (computed without building
+the concatenation: see :meth:`MiniPointNet.forward`).
 
 - ``standard`` (Point-MAE): 3 -> 128 -> 256, pool, concat -> 512 -> 512 -> D, pool.
-- ``light`` (the CPU ``tiny`` preset): 3 -> 64 -> 128, pool, concat -> 256 -> D, pool. The standard embedding
-  costs ~394k multiply-adds per point, over 80 % of the tiny ViT; the light one ~57k (see benchmarks/encoder_flops.py).
+- ``light`` (the CPU ``tiny`` preset): 3 -> 64 -> 128, pool, concat -> 256 -> D, pool. At D = 192 the standard
+  embedding costs ~263k multiply-adds per point, the light one ~33k (see benchmarks/encoder_flops.py); built with
+  the concatenation they cost ~394k and ~57k.
 - ``asymdsd`` (AsymDSD's, ``asymdsd/layers/tokenization.py`` and ``configs/ssrl/``): for D < 768 (its S) the
   standard sizes, with no bias on a linear that a norm follows and ``bias`` on each stage's last linear
   (``MemEfficientPointMaxEmbedding``); for D >= 768 (its B and L) the wider 3 -> 256 -> 512 -> 1024, pool,
@@ -24,6 +26,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from pointdistill.models.common import make_norm
 
@@ -72,9 +75,17 @@ class MiniPointNet(nn.Module):
 
     def forward(self, neighborhoods: torch.Tensor) -> torch.Tensor:
         local = self.local(neighborhoods)
-        pooled = local.amax(dim=2, keepdim=True).expand_as(local)
-        parts = [pooled, local] if self.pooled_first else [local, pooled]
-        return self.fuse(torch.cat(parts, dim=-1)).amax(dim=2)
+        pooled = local.amax(dim=2, keepdim=True)
+        # The fuse's first linear on [pooled, point] is split by columns: the pooled half is applied once per patch
+        # and broadcast over its k points instead of on k copies, which halves that layer's work (the largest of
+        # the embedding) and never materialises the concatenation. Same function and weights as on the concat.
+        first = self.fuse[0]
+        width = local.shape[-1]
+        pooled_weight, point_weight = first.weight[:, :width], first.weight[:, width:]
+        if not self.pooled_first:
+            pooled_weight, point_weight = point_weight, pooled_weight
+        hidden = F.linear(local, point_weight) + F.linear(pooled, pooled_weight, first.bias)
+        return self.fuse[1:](hidden).amax(dim=2)
 
 
 def build_patch_embed(kind: str, embed_dim: int, norm: str = "layer", *, bias: bool = True) -> MiniPointNet:
