@@ -9,7 +9,8 @@ warm-up and 2 timed steps, FPS / k-NN timed once per size, 128 shapes of feature
 protocol on every 64th shape of each ModelNet40 class, at least 5 per class (labelled reduced): about 3 CPU-minutes.
 The full run adds the S presets, repeated FPS / k-NN timings and the whole ModelNet40 protocol, at the presets' own
 batch sizes on CUDA and at most 32 shapes per step on CPU (the S presets at their batch of 128 need far more
-memory than a workstation has): about 40 minutes on 2 CPU cores.
+memory than a workstation has). On 2 CPU cores the whole SVM protocol takes about 3 of its minutes; the S
+presets' steps most of the rest.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ parts, in order:
 
 --quick finishes in a few minutes on 2 CPU cores: tiny presets at batch 4, one FPS / k-NN call per size, 128
 shapes of features, the SVM protocol on every 64th shape of each ModelNet40 class (labelled reduced). The full run
-adds the S presets, repeated FPS / k-NN timings and the whole SVM protocol (about 40 minutes on 2 CPU cores).
+adds the S presets, repeated FPS / k-NN timings and the whole SVM protocol (about 3 minutes on 2 CPU cores).
 
 examples:
   pointdistill bench --quick

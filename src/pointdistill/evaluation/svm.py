@@ -8,7 +8,8 @@ Two solvers minimise that same objective with the same stopping rule (``solver``
 
 - ``newton`` (default): :mod:`pointdistill.evaluation.linear_svc` fits every class of every fold together, along
   the C grid (each C warm-started from the previous one), then refits on the whole train split along the grid up to
-  the chosen C; on the protocol's device. On ModelNet40 features it takes seconds where liblinear takes minutes.
+  the chosen C; on the protocol's device. On the ModelNet40 features of a tiny ViT (9,843 x 576, 40 classes, 5 folds,
+  4 C) the grid and refit take ~55 s on 2 CPU cores where liblinear took ~10.5 minutes.
 - ``liblinear``: sklearn's ``GridSearchCV`` over ``make_pipeline(StandardScaler(), LinearSVC())``, the reference
   ``newton`` was checked against (same folds, same scalers; tests/evaluation/test_linear_svc.py), ``n_jobs``
   processes.
