@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointdistill.errors import ConfigError, DataError
+from pointdistill.errors import CheckpointError, ConfigError, DataError
 from pointdistill.evaluation import svm
 
 CPU = torch.device("cpu")
@@ -78,3 +78,14 @@ def test_unlabelled_dataset_is_refused_before_any_work(encoder_factory, helpers)
 def test_missing_split_names_the_ones_that_exist(encoder_factory, source):
     with pytest.raises(DataError, match="no split 'val'.*'test', 'train'"):
         svm.run(encoder_factory, source, options(test_split="val"), CPU)
+
+
+def test_non_finite_features_are_one_clear_error(tiny_encoder, source):
+    def poisoned():
+        encoder = tiny_encoder()
+        with torch.no_grad():
+            next(encoder.parameters()).fill_(float("nan"))
+        return encoder
+
+    with pytest.raises(CheckpointError, match="non-finite features for 48 of 48 samples of split 'train'"):
+        svm.run(poisoned, source, options(), CPU)

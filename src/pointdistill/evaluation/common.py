@@ -16,7 +16,7 @@ import torch
 
 from pointdistill.config import apply_updates, nest, parse_override
 from pointdistill.data.base import DatasetSource
-from pointdistill.errors import ConfigError, DataError
+from pointdistill.errors import CheckpointError, ConfigError, DataError
 from pointdistill.evaluation.diagnostics import effective_rank, feature_spectrum
 from pointdistill.evaluation.features import check_pooling, extract_features
 from pointdistill.models.base import PointEncoder
@@ -105,6 +105,16 @@ def labelled_features(
     )
     if labels is None:
         raise DataError(source.root, f"protocol {protocol!r} needs a class label on every sample of {split_name!r}")
+    finite = np.isfinite(features).all(axis=1)
+    if not finite.all():
+        # The clouds were checked finite on reading, so the encoder made these: a classifier fitted on them would
+        # fail deep inside its solver, or worse, quietly score garbage.
+        first = int(np.flatnonzero(~finite)[0])
+        sample = first if indices is None else indices[first]
+        raise CheckpointError(
+            f"the encoder gave non-finite features for {int((~finite).sum())} of {len(finite)} samples of split "
+            f"{split_name!r} (first: sample {sample}); are its weights finite (a diverged or foreign checkpoint)?"
+        )
     return features, labels
 
 
