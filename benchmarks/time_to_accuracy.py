@@ -9,9 +9,10 @@ For every config (a preset name or a YAML file):
 1. ``pointdistill pretrain`` on the train split of ``--data`` (labels unused) for ``--minutes`` CPU-minutes of one
    process (``train.budget_clock=cpu``, ``train.fit_schedule_to_budget=true``: the schedule is fitted to end, annealed,
    inside the budget; ``train.threads`` = ``--threads``, ``data.num_workers=0`` so the data pipeline is counted).
-   The online probe (a linear SVM at C = 0.1, the C the full protocol picks for these encoders, fitted on at most
-   2,000 train-side shapes and scored on 1,000 validation shapes; ``--set online_eval.protocol=knn`` for k-NN,
-   which can fall while the SVM rises) runs on a stratified 10% validation split carved from the train split with
+   The online probe (a linear SVM with C chosen from the full protocol's grid by 5-fold CV on at most 2,000
+   train-side shapes, scored on 1,000 validation shapes; ``--set online_eval.svm_c_grid=[] --set
+   online_eval.svm_c=C`` for a fixed C, which can rank a pretrained encoder below its random floor when the two
+   want different C; ``--set online_eval.protocol=knn`` for k-NN, which can fall while the SVM rises) runs on a stratified 10% validation split carved from the train split with
    a fixed seed (``online_eval.split=val``; the test split is never read) at step 0, which is the random initialisation of the same encoder and seed, then every
    ``--probe-every`` CPU-minutes of training and after the last step. Probe time is not training time: the
    budget clocks stand still while it runs, and each probe record carries the training CPU- and wall-minutes so far.
@@ -94,7 +95,7 @@ def resolve(name: str, args: argparse.Namespace) -> Config:
         "online_eval.val_fraction=0.1",
         "online_eval.seed=0",
         "online_eval.protocol=svm",
-        "online_eval.svm_c=0.1",
+        "online_eval.svm_c_grid=[0.001,0.01,0.1,1.0]",
         "online_eval.max_train=2000",
         "online_eval.max_test=1000",
         *probe_every,

@@ -80,7 +80,34 @@ def test_validation_side_is_carved_from_train_with_a_fixed_seed(tmp_path, helper
 
 def test_svm_probe(tmp_path, helpers):
     probe = OnlineProbe(config(write_dataset(tmp_path / "s.npz", helpers), protocol="svm", svm_c=1.0), "cpu")
-    assert probe(helpers.StandInEncoder(), step=1)["online/svm_accuracy"] >= 80.0
+    record = probe(helpers.StandInEncoder(), step=1)
+    assert record["online/svm_accuracy"] >= 80.0 and record["online/svm_c"] == 1.0
+
+
+def test_svm_probe_chooses_c_by_cross_validation_on_its_train_side_only(tmp_path, helpers, monkeypatch):
+    path = write_dataset(tmp_path / "s.npz", helpers)
+    seen = []
+    original = online.select_c
+    monkeypatch.setattr(online, "select_c", lambda x, y, *a, **k: seen.append(len(y)) or original(x, y, *a, **k))
+    grid = (0.0001, 0.1, 10.0)
+    probe = OnlineProbe(config(path, protocol="svm", svm_c_grid=grid, split="test"), "cpu")
+    record = probe(helpers.StandInEncoder(), step=1)
+    assert seen == [30], "C must be chosen on the probe's train side alone"
+    features = probe._features(helpers.StandInEncoder(), probe.data.train_points).numpy()
+    expected = original(features, probe.data.train_labels.numpy(), grid, 5, 1000, 0, solver="newton").best_c
+    assert record["online/svm_c"] == expected
+    assert record["online/svm_accuracy"] >= 80.0
+
+
+def test_svm_probe_refuses_a_grid_it_cannot_cross_validate(tmp_path, helpers):
+    path = write_dataset(tmp_path / "s.npz", helpers)
+    with pytest.raises(ConfigError, match="online_eval.svm_c_grid"):
+        OnlineProbe(config(path, protocol="svm", svm_c_grid=(0.1, -1.0)), "cpu")
+    with pytest.raises(ConfigError, match="online_eval.svm_cv_folds"):
+        OnlineProbe(config(path, protocol="svm", svm_c_grid=(0.1,), svm_cv_folds=1), "cpu")
+    probe = OnlineProbe(config(path, protocol="svm", svm_c_grid=(0.1, 1.0), max_train=4, split="test"), "cpu")
+    with pytest.raises(DataError, match="too few to cross-validate"):
+        probe(helpers.StandInEncoder(), step=1)
 
 
 def test_bad_settings_and_data(tmp_path, helpers):

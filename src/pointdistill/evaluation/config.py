@@ -1,8 +1,12 @@
 """Config section ``online_eval``: a cheap k-NN/SVM probe during pretraining.
 
 The teacher encoder embeds at most ``max_train`` labelled shapes of ``source`` for the probe's train side and at most
-``max_test`` for its test side, and a k-NN (``k`` neighbours, cosine, weighted vote) or a linear SVM (fixed
-``svm_c``, no search) scores them. ``split`` says where the two sides come from:
+``max_test`` for its test side, and a k-NN (``k`` neighbours, cosine, weighted vote) or a linear SVM scores them.
+The SVM's C is ``svm_c`` when ``svm_c_grid`` is empty; otherwise it is chosen from ``svm_c_grid`` by
+``svm_cv_folds``-fold cross-validation on the train side alone, as the ``svm`` protocol chooses it on the train split
+(fewer folds when the rarest class of the subset has fewer shapes), and the record carries it as ``online/svm_c``.
+A fixed C can rank encoders wrongly: pretrained features often want another C than random ones (a DCGLR teacher
+whose protocol picks C = 1 read below its random floor at C = 0.1). ``split`` says where the two sides come from:
 
 - ``val`` (default): both from the source's train split: a stratified ``val_fraction`` of each class
   (:func:`~pointdistill.evaluation.splits.stratified_split`, seeded by ``seed``) is the test side, the rest the
@@ -41,6 +45,8 @@ class OnlineEvalConfig:
     batch_size: int = 64
     k: int = 20
     svm_c: float = 0.01
+    svm_c_grid: tuple[float, ...] = ()
+    svm_cv_folds: int = 5
     seed: int = 0
 
 

@@ -27,8 +27,9 @@ from pointdistill.errors import ConfigError, DataError, TrainingError
 from pointdistill.evaluation.config import OnlineEvalConfig
 from pointdistill.evaluation.features import encode_batch, eval_mode, prepare_batch
 from pointdistill.evaluation.knn import knn_predict
-from pointdistill.evaluation.linear_svc import fit_linear_svc
+from pointdistill.evaluation.linear_svc import LinearSVCModel, fit_linear_svc
 from pointdistill.evaluation.splits import stratified_split
+from pointdistill.evaluation.svm import select_c
 from pointdistill.methods.base import Method
 from pointdistill.models.base import POOLINGS, PointEncoder
 from pointdistill.training.callbacks import TrainingTime
@@ -137,6 +138,10 @@ class OnlineProbe:
                 raise ConfigError(f"online_eval.{name}: must be at least 1, got {getattr(cfg, name)}")
         if cfg.svm_c <= 0:
             raise ConfigError(f"online_eval.svm_c: must be positive, got {cfg.svm_c}")
+        if any(c <= 0 for c in cfg.svm_c_grid):
+            raise ConfigError(f"online_eval.svm_c_grid: need positive values, got {list(cfg.svm_c_grid)}")
+        if cfg.svm_cv_folds < 2:
+            raise ConfigError(f"online_eval.svm_cv_folds: must be at least 2, got {cfg.svm_cv_folds}")
         if not 0 < cfg.val_fraction < 1:
             raise ConfigError(f"online_eval.val_fraction: must lie in (0, 1), got {cfg.val_fraction}")
         if cfg.every_minutes is not None and cfg.every_minutes <= 0:
@@ -194,17 +199,31 @@ class OnlineProbe:
             test_x = self._features(encoder, data.test_points)
         if not (torch.isfinite(train_x).all() and torch.isfinite(test_x).all()):
             raise TrainingError(f"online probe at step {step}: the encoder produced non-finite features")
+        extra: dict[str, float] = {}
         if self.cfg.protocol == "knn":
             k = min(self.cfg.k, len(train_x))
             predictions = knn_predict(train_x, data.train_labels, test_x, [k], data.num_classes)[k]
         else:
-            model = fit_linear_svc(train_x.numpy(), data.train_labels.numpy(), self.cfg.svm_c,
-                                   max_iter=_SVM_MAX_ITER, device=self._device(encoder))
+            model, c = self._fit_svm(train_x.numpy(), data.train_labels.numpy(), self._device(encoder))
             predictions = torch.from_numpy(model.predict(test_x.numpy()))
+            extra["online/svm_c"] = c
         accuracy = round(100.0 * float((predictions == data.test_labels).double().mean()), 2)
-        return {f"online/{self.cfg.protocol}_accuracy": accuracy,
+        return {f"online/{self.cfg.protocol}_accuracy": accuracy, **extra,
                 "online/seconds": round(time.perf_counter() - start, 3),
                 "online/cpu_seconds": round(time.process_time() - start_cpu, 3)}
+
+    def _fit_svm(self, x: np.ndarray, y: np.ndarray, device: torch.device) -> tuple[LinearSVCModel, float]:
+        """LinearSVC at the fixed ``svm_c``, or at the C of ``svm_c_grid`` that cross-validates best on ``x``."""
+        if not self.cfg.svm_c_grid:
+            return fit_linear_svc(x, y, self.cfg.svm_c, max_iter=_SVM_MAX_ITER, device=device), self.cfg.svm_c
+        rarest = int(np.unique(y, return_counts=True)[1].min())
+        folds = min(self.cfg.svm_cv_folds, rarest)
+        if folds < 2:
+            raise DataError(self.cfg.source, f"online_eval.svm_c_grid: the probe's train side holds a class with "
+                                             f"{rarest} shape, too few to cross-validate C; raise max_train")
+        selection = select_c(x, y, tuple(self.cfg.svm_c_grid), folds, _SVM_MAX_ITER, self.cfg.seed,
+                             solver="newton", device=device)
+        return selection.model, selection.best_c
 
 
 def online_callbacks(config: Config) -> list[OnlineProbe]:
