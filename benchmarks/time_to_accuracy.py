@@ -258,7 +258,12 @@ def report(out: Path) -> None:
     table = markdown_table(results)
     (out / f"{REPORT}.md").write_text(table)
     probe = first.online_eval
-    name = f"k-NN (k={probe.k})" if probe.protocol == "knn" else f"linear SVM (C={probe.svm_c:g})"
+    if probe.protocol == "knn":
+        name = f"k-NN (k={probe.k})"
+    elif probe.svm_c_grid:
+        name = f"linear SVM (C by {probe.svm_cv_folds}-fold CV)"
+    else:
+        name = f"linear SVM (C={probe.svm_c:g})"
     budgets = sorted({f"{r['budget_minutes']:g}" for r in results})
     plot_time_to_accuracy(
         results, out / f"{REPORT}.png",
