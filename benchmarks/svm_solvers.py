@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,20 +23,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from pointdistill.bench.machine import process_tree_cpu_seconds
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "modelnet40_1024_f16.npz"
 
 
-def cpu_seconds() -> float:
-    """User + sys seconds of this process and its waited-for children."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
-    wall, cpu = time.perf_counter(), cpu_seconds()
+    wall, cpu = time.perf_counter(), process_tree_cpu_seconds()
     result = work()
-    return result, time.perf_counter() - wall, cpu_seconds() - cpu
+    return result, time.perf_counter() - wall, process_tree_cpu_seconds() - cpu
 
 
 def save_features(args: argparse.Namespace) -> None:

@@ -8,11 +8,9 @@ import torch
 import pointdistill.ops.grouping as grouping
 import pointdistill.models.vit as vit
 from pointdistill.bench.training import GeometryClock, TrainingSettings, measure_training
+from tiny_presets import TINY_DCGLR
 
-TINY = ("data.synthetic_count=32", "data.num_points=256", "dcglr.global_points=256", "dcglr.local_points=64",
-        "dcglr.num_local=2", "dcglr.num_half_res=1", "dcglr.out_dim=64", "dcglr.head_hidden_dim=64",
-        "dcglr.head_bottleneck_dim=32", "encoder.group_size=16", "encoder.points_per_group=16",
-        "encoder.embed_dim=32", "encoder.depth=1", "encoder.num_heads=2", "train.precision=fp32")
+TINY = (*TINY_DCGLR, "data.synthetic_count=32", "train.precision=fp32")
 
 
 def test_step_flops_grow_with_the_batch_and_the_batch_is_capped() -> None:

@@ -16,24 +16,9 @@ from pointdistill.bench import suite
 from pointdistill.bench.ops import OpsSettings
 from pointdistill.bench.training import TrainingSettings
 from pointdistill.cli.main import main
+from tiny_presets import TINY_DCGLR
 
-TINY_MODEL = (
-    "data.synthetic_count=32",
-    "data.num_points=256",
-    "dcglr.global_points=256",
-    "dcglr.local_points=64",
-    "dcglr.num_local=2",
-    "dcglr.num_half_res=1",
-    "dcglr.out_dim=64",
-    "dcglr.head_hidden_dim=64",
-    "dcglr.head_bottleneck_dim=32",
-    "encoder.group_size=16",
-    "encoder.points_per_group=16",
-    "encoder.embed_dim=32",
-    "encoder.depth=1",
-    "encoder.num_heads=2",
-    "optim.batch_size=4",
-)
+TINY_MODEL = (*TINY_DCGLR, "data.synthetic_count=32", "optim.batch_size=4")
 TINY_YAML = """\
 encoder: {depth: 1, embed_dim: 32, num_heads: 2, group_size: 16, points_per_group: 16}
 data: {num_points: 64}

@@ -16,24 +16,13 @@ import torch
 from pointdistill.cli.main import main
 from pointdistill.config import load_config
 from pointdistill.training.checkpoint import load_checkpoint
+from tiny_presets import TINY_DCGLR
 
 # The shipped CPU preset, shrunk to seconds: few synthetic shapes, 256 points, a 1-block encoder.
 TINY = [
+    *TINY_DCGLR,
     "data.synthetic_count=32",
-    "data.num_points=256",
     "data.num_workers=0",
-    "dcglr.global_points=256",
-    "dcglr.local_points=64",
-    "dcglr.num_local=2",
-    "dcglr.num_half_res=1",
-    "dcglr.out_dim=64",
-    "dcglr.head_hidden_dim=64",
-    "dcglr.head_bottleneck_dim=32",
-    "encoder.group_size=16",
-    "encoder.points_per_group=16",
-    "encoder.embed_dim=32",
-    "encoder.depth=1",
-    "encoder.num_heads=2",
     "optim.batch_size=4",
     "train.log_every=1",
     "train.progress=false",

@@ -16,15 +16,11 @@ from pointdistill.config import load_config
 from pointdistill.errors import DataError
 from pointdistill.evaluation.time_to_accuracy import markdown_table, probe_curve, random_floor_key, run_result
 from pointdistill.methods import build_method
+from tiny_presets import TINY_DCGLR
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "data.num_points=256", "dcglr.global_points=256", "dcglr.local_points=64", "dcglr.num_local=2",
-    "dcglr.num_half_res=1", "dcglr.out_dim=64", "dcglr.head_hidden_dim=64", "dcglr.head_bottleneck_dim=32",
-    "encoder.group_size=16", "encoder.points_per_group=16", "encoder.embed_dim=32", "encoder.depth=1",
-    "encoder.num_heads=2", "optim.batch_size=4", "train.log_every=1", "train.precision=fp32",
-    "online_eval.num_points=256",
-]
+TINY = [*TINY_DCGLR, "optim.batch_size=4", "train.log_every=1", "train.precision=fp32",
+        "online_eval.num_points=256"]
 
 
 def write_metrics(path: Path, records: list[dict]) -> Path:

@@ -14,21 +14,11 @@ from pointdistill.data.base import ArraySplit
 from pointdistill.errors import CheckpointError
 from pointdistill.training.checkpoint import load_checkpoint
 from pointdistill.training.engine import Trainer, resume_config
+from tiny_presets import TINY_DCGLR
 
-TINY_DCGLR = [
-    "data.num_points=256",
-    "dcglr.global_points=256",
-    "dcglr.local_points=64",
-    "dcglr.num_local=2",
-    "dcglr.num_half_res=1",
-    "dcglr.out_dim=64",
-    "dcglr.head_hidden_dim=64",
-    "dcglr.head_bottleneck_dim=32",
-    "encoder.group_size=16",
-    "encoder.points_per_group=16",
-    "encoder.embed_dim=32",
+TINY_RUN = [
+    *TINY_DCGLR,
     "encoder.depth=2",
-    "encoder.num_heads=2",
     "encoder.drop_path=0.1",  # model-side randomness must replay too
     "optim.batch_size=4",
     "optim.epochs=3",
@@ -42,7 +32,7 @@ TINY_DCGLR = [
 
 
 def tiny_config(*overrides: str) -> Config:
-    return load_config(None, TINY_DCGLR + list(overrides))
+    return load_config(None, TINY_RUN + list(overrides))
 
 
 def split() -> ArraySplit:

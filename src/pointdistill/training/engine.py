@@ -152,7 +152,6 @@ class Trainer:
         self.ctx, self.device = ctx, device
         self._start_time = time.monotonic()
         self.clock = TrainingClock()
-        self._budget_start = self._clock()
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
         if device.type == "cuda":
@@ -336,7 +335,8 @@ class Trainer:
             self._say(f"nothing to do: the run is already at step {self.step} of {self.target_steps}")
             return self._summary(start_step, None, self._natural_end_reason())
 
-        deadline = self._budget_start + 60.0 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
+        # The clock started with this call, so the budget's deadline is its length on that clock.
+        deadline = 60.0 * cfg.train.max_minutes if cfg.train.max_minutes is not None else None
         self.log = RunLog(
             self.out_dir, enabled=ctx.is_main, progress=self._progress_enabled, tensorboard=cfg.train.tensorboard,
             total=self.target_steps, initial=self.step, deadline=deadline, clock=self._clock, on_log=self._on_log,
