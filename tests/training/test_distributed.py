@@ -15,22 +15,14 @@ from pointdistill.methods import build_method
 from pointdistill.training import distributed as dist_utils
 from pointdistill.training.checkpoint import load_checkpoint
 from pointdistill.training.engine import Trainer
+from tiny_presets import TINY_DCGLR
 
 # Drop-path and the half-resolution copies' random FPS starts are drawn per sample, so 2 x 4 shapes over two
 # processes must give the same update as 8 shapes in one.
-TINY_DCGLR = [
-    "data.num_points=256",
-    "dcglr.global_points=256",
-    "dcglr.local_points=64",
-    "dcglr.num_local=2",
-    "dcglr.out_dim=64",
-    "dcglr.head_hidden_dim=64",
-    "dcglr.head_bottleneck_dim=32",
-    "encoder.group_size=16",
-    "encoder.points_per_group=16",
-    "encoder.embed_dim=32",
+TINY_RUN = [
+    *TINY_DCGLR,
+    "dcglr.num_half_res=2",
     "encoder.depth=2",
-    "encoder.num_heads=2",
     "optim.epochs=2",
     "optim.warmup_epochs=0.5",
     "optim.lr=0.005",
@@ -71,7 +63,7 @@ def check_collectives(rank: int) -> dict:
 
 def worker(rank: int, out: str) -> None:
     result = {"collectives": check_collectives(rank)}
-    trainer = Trainer(load_config(None, TINY_DCGLR + ["optim.batch_size=4"]), Path(out) / "ddp", split=shapes())
+    trainer = Trainer(load_config(None, TINY_RUN + ["optim.batch_size=4"]), Path(out) / "ddp", split=shapes())
     result["steps"] = trainer.fit().steps
     result["method"] = trainer.method.state_dict()
     torch.save(result, Path(out) / f"rank{rank}.pt")
@@ -100,13 +92,13 @@ def test_two_processes_stay_identical_and_match_one_process(tmp_path: Path) -> N
     saved = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")
     assert saved["world_size"] == 2
 
-    single = Trainer(load_config(None, TINY_DCGLR + ["optim.batch_size=8"]), tmp_path / "single", split=shapes())
+    single = Trainer(load_config(None, TINY_RUN + ["optim.batch_size=8"]), tmp_path / "single", split=shapes())
     single.fit()
     reference = single.method.state_dict()
     for key, value in reference.items():
         torch.testing.assert_close(r0["method"][key], value, rtol=1e-4, atol=2e-5, msg=key)
         assert torch.equal(saved["method"][key], r0["method"][key]), key
     torch.manual_seed(0)
-    initial = build_method(load_config(None, TINY_DCGLR)).state_dict()
+    initial = build_method(load_config(None, TINY_RUN)).state_dict()
     moved = max((reference[k] - initial[k]).abs().max().item() for k in reference if k.startswith("student."))
     assert moved > 5e-3  # the comparison above is not between untrained copies
